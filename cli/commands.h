@@ -1,0 +1,19 @@
+/* commands.h — one entry per subcommand; each lives in cli/cmd_<name>.c (bench/ for
+ * bench). A command returns the process exit code and prints its own errors as one
+ * line "llava-mech <cmd>: <message>" on stderr. */
+#ifndef LLAVA_MECH_CLI_COMMANDS_H
+#define LLAVA_MECH_CLI_COMMANDS_H
+
+typedef int (*cli_cmd_fn)(int argc, char **argv);
+
+typedef struct {
+    const char *name;
+    cli_cmd_fn fn;
+    const char *summary;
+} cli_command;
+
+/* Add a declaration and a table line per command (keep the table sorted). */
+
+#define CLI_COMMANDS
+
+#endif

@@ -1,0 +1,28 @@
+/* tensor.h — a read-only view of a tensor stored in a model file.
+ *
+ * ne[] lists dimensions fastest-varying first, as GGUF and ggml do: a weight with
+ * ne = {n_in, n_out} is row-major [n_out][n_in], i.e. PyTorch's (out, in). `data`
+ * points into the mmapped file (or a caller's buffer) and is valid as long as the
+ * owner (gguf_t, ...) lives. */
+#ifndef LLAVA_MECH_TENSOR_H
+#define LLAVA_MECH_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TENSOR_MAX_DIMS 4
+
+typedef struct {
+    const char *name;
+    int type; /* qtype */
+    int n_dims;
+    int64_t ne[TENSOR_MAX_DIMS]; /* unused dims are 1 */
+    const void *data;
+    size_t nbytes;
+} tensor_t;
+
+static inline int64_t tensor_nelements(const tensor_t *t) {
+    return t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];
+}
+
+#endif

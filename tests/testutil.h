@@ -1,0 +1,58 @@
+/* testutil.h — minimal checks for the C unit tests. Each failed check prints file,
+ * line and values and marks the test failed; main returns test_result(). */
+#ifndef LLAVA_MECH_TESTUTIL_H
+#define LLAVA_MECH_TESTUTIL_H
+
+#include <math.h>
+#include <stdio.h>
+
+static int test_failures_;
+
+#define CHECK(cond)                                                                   \
+    do {                                                                              \
+        if (!(cond)) {                                                                \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);   \
+            test_failures_++;                                                         \
+        }                                                                             \
+    } while (0)
+
+#define CHECK_MSG(cond, ...)                                                          \
+    do {                                                                              \
+        if (!(cond)) {                                                                \
+            fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);   \
+            fprintf(stderr, __VA_ARGS__);                                             \
+            fputc('\n', stderr);                                                      \
+            test_failures_++;                                                         \
+        }                                                                             \
+    } while (0)
+
+#define CHECK_NEAR(a, b, tol)                                                         \
+    do {                                                                              \
+        double a_ = (a), b_ = (b), t_ = (tol);                                        \
+        if (!(fabs(a_ - b_) <= t_)) {                                                 \
+            fprintf(stderr, "%s:%d: CHECK_NEAR failed: %s = %.9g, %s = %.9g, tol %.3g\n", \
+                    __FILE__, __LINE__, #a, a_, #b, b_, t_);                          \
+            test_failures_++;                                                         \
+        }                                                                             \
+    } while (0)
+
+#define CHECK_OK(expr, errp)                                                          \
+    do {                                                                              \
+        int rc_ = (expr);                                                             \
+        if (rc_ != 0) {                                                               \
+            fprintf(stderr, "%s:%d: %s failed (%d): %s\n", __FILE__, __LINE__, #expr,  \
+                    rc_, (errp)->msg);                                                \
+            test_failures_++;                                                         \
+        }                                                                             \
+    } while (0)
+
+static inline int test_result(const char *name) {
+    if (test_failures_) {
+        fprintf(stderr, "%s: %d check(s) failed\n", name, test_failures_);
+        return 1;
+    }
+    printf("%s: ok\n", name);
+    return 0;
+}
+
+#endif

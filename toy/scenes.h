@@ -1,0 +1,63 @@
+/* scenes.h — the synthetic VQA world of ../shared/docs/toy-world.md.
+ *
+ * Contract: everything is a pure function of the seed (a splitmix/xorshift PRNG held
+ * in the caller's state, no globals), so a split is reproducible from (seed, index).
+ * Rendering is antialiased (4x4 supersampling of coverage), objects never overlap
+ * (bounding boxes >= 6 px apart, scaled with the canvas), and each object's pixel
+ * mask is kept (pixels with coverage >= 0.5). */
+#ifndef LLAVA_MECH_SCENES_H
+#define LLAVA_MECH_SCENES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../core/err.h"
+
+enum { SC_CIRCLE, SC_SQUARE, SC_TRIANGLE, SC_DIAMOND, SC_N_SHAPES };
+enum { SC_RED, SC_GREEN, SC_BLUE, SC_YELLOW, SC_PURPLE, SC_ORANGE, SC_N_COLORS };
+enum { SC_Q_COLOR, SC_Q_SHAPE, SC_Q_COUNT, SC_Q_EXISTS, SC_Q_POSITION, SC_N_QTYPES };
+#define SC_MAX_OBJECTS 4
+
+extern const char *const sc_shape_names[SC_N_SHAPES];
+extern const char *const sc_color_names[SC_N_COLORS];
+extern const char *const sc_qtype_names[SC_N_QTYPES];
+extern const uint8_t sc_color_rgb[SC_N_COLORS][3];
+
+typedef struct {
+    int shape, color;
+    int bbox[4]; /* x0, y0, x1, y1 (exclusive) in pixels */
+} sc_object;
+
+typedef struct {
+    int w, h;
+    int n_objects;
+    sc_object objects[SC_MAX_OBJECTS];
+    uint8_t *rgb;  /* w*h*3, owned */
+    uint8_t *mask; /* w*h: 0 background, i+1 for objects[i], owned */
+} sc_scene;
+
+typedef struct {
+    int type;         /* SC_Q_* */
+    char question[96];
+    char answer[16];
+    int target;       /* index into objects, or -1 */
+    int target_shape, target_color; /* the asked shape/colour, -1 when none */
+} sc_qa;
+
+typedef struct { uint64_t s; } sc_rng;
+void sc_rng_seed(sc_rng *r, uint64_t seed);
+uint64_t sc_rng_next(sc_rng *r);
+double sc_rng_uniform(sc_rng *r); /* [0, 1) */
+
+/* Renders a random scene of w x h (noise: +-8 per-pixel background noise). */
+err_code sc_scene_create(sc_scene *s, sc_rng *r, int w, int h, bool noise, err_t *err);
+void sc_scene_free(sc_scene *s);
+/* Draws one question of the given type for the scene; returns false when the scene
+ * cannot host that type (e.g. no unique colour), so the caller re-draws the scene.
+ * For SC_Q_EXISTS, want_yes chooses the answer so yes/no stay balanced. */
+bool sc_make_question(const sc_scene *s, sc_rng *r, int type, bool want_yes, sc_qa *qa);
+/* The idx-th example of a split: type = idx % SC_N_QTYPES (balanced), yes/no alternate,
+ * scene and question drawn from a PRNG seeded by (seed, idx). */
+err_code sc_example(sc_scene *s, sc_qa *qa, uint64_t seed, uint64_t idx, int w, int h, bool noise, err_t *err);
+
+#endif
