@@ -60,4 +60,28 @@ bool sc_make_question(const sc_scene *s, sc_rng *r, int type, bool want_yes, sc_
  * scene and question drawn from a PRNG seeded by (seed, idx). */
 err_code sc_example(sc_scene *s, sc_qa *qa, uint64_t seed, uint64_t idx, int w, int h, bool noise, err_t *err);
 
+/* --- additions (scenes helper) --- */
+
+/* Answer words of count questions: sc_count_words[n] for n = 1..4 ([0] is "zero"). */
+extern const char *const sc_count_words[SC_MAX_OBJECTS + 1];
+
+/* Canvas sides accepted by sc_scene_create / sc_example (ERR_ARG outside). */
+#define SC_MIN_SIDE 32
+#define SC_MAX_SIDE 4096
+
+/* Same example as sc_example, but for render loops: s must be zero-initialised
+ * ({0}) or hold a scene from an earlier call; its buffers are reused when w and h
+ * are unchanged, so a training loop allocates once. Free with sc_scene_free. */
+err_code sc_example_reuse(sc_scene *s, sc_qa *qa, uint64_t seed, uint64_t idx, int w, int h, bool noise,
+                          err_t *err);
+
+/* Geometry used by the generator and its checks (all in pixels at canvas w x h):
+ * scale = min(w, h) / 224; sides in [36, 64] * scale; bbox gap >= ceil(6 * scale).
+ * A position question is asked only when the target's centre x (x0 + x1) / 2 is
+ * < 0.4 w (left) or > 0.6 w (right). */
+double sc_scale(int w, int h);
+int sc_min_gap(int w, int h);
+/* 0 left, 1 right, -1 inside the middle fifth. */
+int sc_side_of(const sc_object *o, int w);
+
 #endif
