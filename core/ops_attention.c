@@ -1,0 +1,211 @@
+/* ops_attention.c — scaled dot-product attention (Vaswani et al. 2017) with grouped
+ * query heads (Ainslie et al. 2023), causal masking with a query offset, an optional
+ * additive bias shared by all heads, forward and backward. Contract in ops.h.
+ *
+ * Work is cut into units of (head, block of OPS_ATT_RB query rows); every unit is one
+ * pair of sgemm calls whose shapes do not depend on the thread count, so results are
+ * identical for any pool size. Under a causal mask a row block only multiplies the keys
+ * its last row can see, which halves the work of a prefill. */
+#include "ops.h"
+
+#include <math.h>
+#include <string.h>
+
+#include <cblas.h>
+
+enum { OPS_ATT_RB = 64 };
+
+typedef struct {
+    float *out, *att;
+    const float *q, *k, *v, *bias;
+    int64_t Nq, Nk, q_pos0;
+    int n_head, n_kv_head, hd;
+    bool causal;
+    int64_t n_blocks;
+} att_fwd_args;
+
+/* Number of keys row i may see: all Nk, or those at positions <= q_pos0 + i. */
+static int64_t att_limit(int64_t i, int64_t Nk, int64_t q_pos0, bool causal) {
+    if (!causal) return Nk;
+    int64_t lim = q_pos0 + i + 1;
+    if (lim < 0) return 0;
+    return lim < Nk ? lim : Nk;
+}
+
+/* Softmax over s[0..lim) with max subtraction; s[lim..Nk) and rows whose every
+ * score is -inf become zeros (contract: a fully masked row attends to nothing). */
+static void att_softmax_row(float *s, const float *bias_row, int64_t lim, int64_t Nk) {
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < lim; j++) {
+        if (bias_row) s[j] += bias_row[j];
+        if (s[j] > mx) mx = s[j];
+    }
+    if (mx == -INFINITY) {
+        memset(s, 0, (size_t)Nk * sizeof(float));
+        return;
+    }
+    double sum = 0.0;
+    for (int64_t j = 0; j < lim; j++) {
+        float e = expf(s[j] - mx);
+        s[j] = e;
+        sum += e;
+    }
+    float inv = (float)(1.0 / sum);
+    for (int64_t j = 0; j < lim; j++) s[j] *= inv;
+    for (int64_t j = lim; j < Nk; j++) s[j] = 0.0f;
+}
+
+static void att_fwd_unit(const att_fwd_args *a, int64_t unit) {
+    int h = (int)(unit / a->n_blocks);
+    int64_t i0 = (unit % a->n_blocks) * OPS_ATT_RB;
+    int64_t i1 = i0 + OPS_ATT_RB < a->Nq ? i0 + OPS_ATT_RB : a->Nq;
+    int64_t rows = i1 - i0;
+    int g = h / (a->n_head / a->n_kv_head);
+    int hd = a->hd;
+    int ldq = a->n_head * hd, ldkv = a->n_kv_head * hd;
+    int64_t Nk = a->Nk;
+    int64_t kmax = att_limit(i1 - 1, Nk, a->q_pos0, a->causal);
+    float *S = a->att + ((int64_t)h * a->Nq + i0) * Nk;
+    float *O = a->out + i0 * ldq + (int64_t)h * hd;
+
+    if (kmax > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)kmax, hd, 1.0f / sqrtf((float)hd),
+                    a->q + i0 * ldq + (int64_t)h * hd, ldq, a->k + (int64_t)g * hd, ldkv, 0.0f, S, (int)Nk);
+    for (int64_t i = i0; i < i1; i++) {
+        float *s = S + (i - i0) * Nk;
+        int64_t lim = att_limit(i, Nk, a->q_pos0, a->causal);
+        att_softmax_row(s, a->bias ? a->bias + i * Nk : NULL, lim, Nk);
+    }
+    if (kmax > 0) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, hd, (int)kmax, 1.0f, S, (int)Nk,
+                    a->v + (int64_t)g * hd, ldkv, 0.0f, O, ldq);
+    } else {
+        for (int64_t i = 0; i < rows; i++) memset(O + i * ldq, 0, (size_t)hd * sizeof(float));
+    }
+}
+
+static void att_fwd_worker(void *arg, int ith, int nth) {
+    const att_fwd_args *a = arg;
+    long lo, hi;
+    pool_split((long)(a->n_head * a->n_blocks), ith, nth, &lo, &hi);
+    for (long u = lo; u < hi; u++) att_fwd_unit(a, u);
+}
+
+void ops_attention_fwd(float *out, float *att, const float *q, const float *k, const float *v, int64_t Nq,
+                       int64_t Nk, int n_head, int n_kv_head, int hd, int64_t q_pos0, bool causal,
+                       const float *bias, pool_t *pool) {
+    if (Nq <= 0) return;
+    att_fwd_args a = {out, att, q, k, v, bias, Nq, Nk, q_pos0, n_head, n_kv_head, hd, causal,
+                      (Nq + OPS_ATT_RB - 1) / OPS_ATT_RB};
+    if (Nk <= 0) {
+        memset(out, 0, (size_t)(Nq * n_head * hd) * sizeof(float));
+        return;
+    }
+    if (pool)
+        pool_run(pool, att_fwd_worker, &a);
+    else
+        att_fwd_worker(&a, 0, 1);
+}
+
+/* ---- backward ----
+ * With P = att (post-softmax), S the scaled scores, s = 1/sqrt(hd):
+ *   dP = dO V^T,  dS = P * (dP - rowsum(dP * P)),  dQ += s dS K,  dK += s dS^T Q,
+ *   dV += P^T dO.
+ * Masked entries have P = 0 and therefore dS = 0. Phase 1 (units of head x row block)
+ * writes s*dS into scratch and updates dq rows it owns; phase 2 (units of kv head x key
+ * block) sums the query heads of each group into dk and dv in a fixed order, so no two
+ * units write the same output. */
+
+typedef struct {
+    float *dq, *dk, *dv, *scratch;
+    const float *dout, *att, *q, *k, *v;
+    int64_t Nq, Nk;
+    int n_head, n_kv_head, hd;
+    int64_t n_qblocks, n_kblocks;
+} att_bwd_args;
+
+int64_t ops_attention_bwd_scratch(int64_t Nq, int64_t Nk, int n_head) { return Nq * Nk * (int64_t)n_head; }
+
+static void att_bwd_unit1(const att_bwd_args *a, int64_t unit) {
+    int h = (int)(unit / a->n_qblocks);
+    int64_t i0 = (unit % a->n_qblocks) * OPS_ATT_RB;
+    int64_t i1 = i0 + OPS_ATT_RB < a->Nq ? i0 + OPS_ATT_RB : a->Nq;
+    int64_t rows = i1 - i0;
+    int g = h / (a->n_head / a->n_kv_head);
+    int hd = a->hd;
+    int ldq = a->n_head * hd, ldkv = a->n_kv_head * hd;
+    int64_t Nk = a->Nk;
+    float scale = 1.0f / sqrtf((float)hd);
+    const float *P = a->att + ((int64_t)h * a->Nq + i0) * Nk;
+    float *dS = a->scratch + ((int64_t)h * a->Nq + i0) * Nk;
+
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)Nk, hd, 1.0f,
+                a->dout + i0 * ldq + (int64_t)h * hd, ldq, a->v + (int64_t)g * hd, ldkv, 0.0f, dS, (int)Nk);
+    for (int64_t i = 0; i < rows; i++) {
+        const float *p = P + i * Nk;
+        float *d = dS + i * Nk;
+        double dot = 0.0;
+        for (int64_t j = 0; j < Nk; j++) dot += (double)d[j] * p[j];
+        float fdot = (float)dot;
+        for (int64_t j = 0; j < Nk; j++) d[j] = scale * p[j] * (d[j] - fdot);
+    }
+    if (a->dq)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, hd, (int)Nk, 1.0f, dS, (int)Nk,
+                    a->k + (int64_t)g * hd, ldkv, 1.0f, a->dq + i0 * ldq + (int64_t)h * hd, ldq);
+}
+
+static void att_bwd_unit2(const att_bwd_args *a, int64_t unit) {
+    int g = (int)(unit / a->n_kblocks);
+    int64_t j0 = (unit % a->n_kblocks) * OPS_ATT_RB;
+    int64_t j1 = j0 + OPS_ATT_RB < a->Nk ? j0 + OPS_ATT_RB : a->Nk;
+    int64_t cols = j1 - j0;
+    int hd = a->hd;
+    int ldq = a->n_head * hd, ldkv = a->n_kv_head * hd;
+    int64_t Nq = a->Nq, Nk = a->Nk;
+    int group = a->n_head / a->n_kv_head;
+    for (int h = g * group; h < (g + 1) * group; h++) {
+        if (a->dk)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)cols, hd, (int)Nq, 1.0f,
+                        a->scratch + (int64_t)h * Nq * Nk + j0, (int)Nk, a->q + (int64_t)h * hd, ldq, 1.0f,
+                        a->dk + j0 * ldkv + (int64_t)g * hd, ldkv);
+        if (a->dv)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)cols, hd, (int)Nq, 1.0f,
+                        a->att + (int64_t)h * Nq * Nk + j0, (int)Nk, a->dout + (int64_t)h * hd, ldq, 1.0f,
+                        a->dv + j0 * ldkv + (int64_t)g * hd, ldkv);
+    }
+}
+
+static void att_bwd_worker1(void *arg, int ith, int nth) {
+    const att_bwd_args *a = arg;
+    long lo, hi;
+    pool_split((long)(a->n_head * a->n_qblocks), ith, nth, &lo, &hi);
+    for (long u = lo; u < hi; u++) att_bwd_unit1(a, u);
+}
+
+static void att_bwd_worker2(void *arg, int ith, int nth) {
+    const att_bwd_args *a = arg;
+    long lo, hi;
+    pool_split((long)(a->n_kv_head * a->n_kblocks), ith, nth, &lo, &hi);
+    for (long u = lo; u < hi; u++) att_bwd_unit2(a, u);
+}
+
+void ops_attention_bwd(float *dq, float *dk, float *dv, const float *dout, const float *att, const float *q,
+                       const float *k, const float *v, int64_t Nq, int64_t Nk, int n_head, int n_kv_head, int hd,
+                       float *scratch, pool_t *pool) {
+    if (Nq <= 0 || Nk <= 0) return;
+    att_bwd_args a = {dq, dk, dv, scratch, dout, att, q, k, v, Nq, Nk, n_head, n_kv_head, hd,
+                      (Nq + OPS_ATT_RB - 1) / OPS_ATT_RB, (Nk + OPS_ATT_RB - 1) / OPS_ATT_RB};
+    /* dS is needed by dq and dk; dv only needs P and dO. */
+    if (dq || dk) {
+        if (pool)
+            pool_run(pool, att_bwd_worker1, &a);
+        else
+            att_bwd_worker1(&a, 0, 1);
+    }
+    if (dk || dv) {
+        if (pool)
+            pool_run(pool, att_bwd_worker2, &a);
+        else
+            att_bwd_worker2(&a, 0, 1);
+    }
+}

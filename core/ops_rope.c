@@ -1,0 +1,37 @@
+/* ops_rope.c — rotary position embedding (Su et al. 2021, RoFormer) in the GGUF /
+ * llama.cpp "normal" layout: adjacent pairs (2i, 2i+1) of each head rotate by
+ * theta_i = pos * base^(-2i/n_rot). (HF checkpoints use the "neox" half-split layout;
+ * llama.cpp's converter permutes the q/k weights so the adjacent-pair form applies.) */
+#include "ops.h"
+
+#include <math.h>
+
+/* sign = +1 rotates by +theta (forward); -1 by -theta, which is the transpose of the
+ * rotation and therefore the backward of this linear map. */
+static void rope_rotate(float *x, int64_t N, int n_head, int head_dim, int n_rot, int64_t pos0, float base,
+                        double sign) {
+    int64_t C = (int64_t)n_head * head_dim;
+    if (n_rot > head_dim) n_rot = head_dim;
+    for (int64_t r = 0; r < N; r++) {
+        double pos = (double)(pos0 + r);
+        float *row = x + r * C;
+        for (int i = 0; 2 * i + 1 < n_rot; i++) {
+            double theta = sign * pos * pow((double)base, -2.0 * i / (double)n_rot);
+            float c = (float)cos(theta), s = (float)sin(theta);
+            for (int h = 0; h < n_head; h++) {
+                float *p = row + (int64_t)h * head_dim + 2 * i;
+                float x0 = p[0], x1 = p[1];
+                p[0] = x0 * c - x1 * s;
+                p[1] = x0 * s + x1 * c;
+            }
+        }
+    }
+}
+
+void ops_rope_fwd(float *x, int64_t N, int n_head, int head_dim, int n_rot, int64_t pos0, float base) {
+    rope_rotate(x, N, n_head, head_dim, n_rot, pos0, base, 1.0);
+}
+
+void ops_rope_bwd(float *dx, int64_t N, int n_head, int head_dim, int n_rot, int64_t pos0, float base) {
+    rope_rotate(dx, N, n_head, head_dim, n_rot, pos0, base, -1.0);
+}
