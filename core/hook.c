@@ -16,10 +16,26 @@ err_code hook_add(hook_set_t *hs, const char *pattern, hook_fn fn, void *user, e
     return ERR_OK;
 }
 
+/* Glob with '*' matching any run of characters (possibly empty). Patterns are short
+ * and have few stars, so the backtracking stays cheap. */
 static bool pattern_matches(const char *pattern, const char *name) {
-    size_t len = strlen(pattern);
-    if (len > 0 && pattern[len - 1] == '*') return strncmp(pattern, name, len - 1) == 0;
-    return strcmp(pattern, name) == 0;
+    const char *star = NULL, *resume = NULL;
+    while (*name) {
+        if (*pattern == '*') {
+            star = pattern++;
+            resume = name;
+        } else if (*pattern == *name) {
+            pattern++;
+            name++;
+        } else if (star) {
+            pattern = star + 1;
+            name = ++resume;
+        } else {
+            return false;
+        }
+    }
+    while (*pattern == '*') pattern++;
+    return *pattern == '\0';
 }
 
 bool hook_want(const hook_set_t *hs, const char *name) {

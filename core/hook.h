@@ -2,8 +2,8 @@
  *
  * Names follow one scheme: vision `v.blk.N.attn.pattern`, `v.blk.N.resid_post`,
  * `mm.hidden`, `mm.out`; language `embed`, `blk.N.attn.q`, `blk.N.attn.pattern`,
- * `blk.N.resid_post`, `final_norm`, `logits`. A hook's pattern is an exact name, a
- * prefix ending in '*' ("blk.3.*"), or "*".
+ * `blk.N.resid_post`, `final_norm`, `logits`. A hook's pattern is a name in which
+ * '*' matches any run of characters: "blk.3.*", "blk.*.attn.pattern", "*".
  *
  * Contract: a model calls hook_want(hs, name) before materialising anything only a
  * hook needs; with no hooks registered (hs == NULL or empty) this is one branch, so
