@@ -102,4 +102,38 @@ err_code gguf_writer_add_tensor(gguf_writer_t *w, const char *name, int type, in
                                 const int64_t *ne, const void *data, size_t nbytes, err_t *err);
 err_code gguf_writer_write(gguf_writer_t *w, const char *path, err_t *err);
 
+/* Further scalar setters, so every GGUF type can be written. A key set twice is
+ * ERR_ARG (as is a NULL/empty key); the first value stays. */
+err_code gguf_writer_set_u8(gguf_writer_t *w, const char *key, uint8_t v);
+err_code gguf_writer_set_i8(gguf_writer_t *w, const char *key, int8_t v);
+err_code gguf_writer_set_u16(gguf_writer_t *w, const char *key, uint16_t v);
+err_code gguf_writer_set_i16(gguf_writer_t *w, const char *key, int16_t v);
+err_code gguf_writer_set_i64(gguf_writer_t *w, const char *key, int64_t v);
+err_code gguf_writer_set_f64(gguf_writer_t *w, const char *key, double v);
+/* Array of any fixed-size element type (not STRING/ARRAY): n elements of the
+ * type's size, little-endian in memory (as on x86). */
+err_code gguf_writer_set_arr(gguf_writer_t *w, const char *key, gguf_type elem_type,
+                             const void *v, uint64_t n);
+/* A value already serialized in GGUF layout (type tag excluded), e.g. nested arrays;
+ * the writer copies the bytes unchecked — tests use it to build unusual files. */
+err_code gguf_writer_set_raw(gguf_writer_t *w, const char *key, gguf_type type,
+                             const void *bytes, size_t n);
+
+/* Streaming tensors: instead of a pointer, a callback fills rows [row0, row0+n_rows)
+ * (a row is ne[0] elements, qt_row_size(type, ne[0]) bytes) into dst while the file
+ * is written, in order, in chunks of a few MiB, so a 13 GB model never sits in
+ * memory. A non-OK return aborts the write (the partial file is removed). */
+typedef err_code (*gguf_fill_fn)(void *user, int64_t row0, int64_t n_rows, void *dst, err_t *err);
+err_code gguf_writer_add_tensor_fn(gguf_writer_t *w, const char *name, int type, int n_dims,
+                                   const int64_t *ne, gguf_fill_fn fill, void *user, err_t *err);
+/* Optional progress report during gguf_writer_write (bytes of tensor data). */
+typedef void (*gguf_progress_fn)(void *user, uint64_t done, uint64_t total);
+void gguf_writer_set_progress(gguf_writer_t *w, gguf_progress_fn fn, void *user);
+int64_t gguf_writer_n_tensors(const gguf_writer_t *w);
+
+/* Name of a metadata type ("u32", "string", "array", ...); "?" when out of range. */
+const char *gguf_type_name(int type);
+/* Offset of the tensor data section in the file (tensor offsets are relative to it). */
+size_t gguf_data_offset(const gguf_t *g);
+
 #endif
