@@ -14,6 +14,9 @@ typedef struct {
 
 /* Add a declaration and a table line per command (keep the table sorted). */
 
-#define CLI_COMMANDS
+int cmd_toy(int argc, char **argv);
+
+#define CLI_COMMANDS \
+    {"toy", cmd_toy, "toy world: generate scene/question data sets, train the toy model"},
 
 #endif

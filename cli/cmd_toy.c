@@ -1,0 +1,246 @@
+/* cmd_toy.c — `llava-mech toy generate|train`: the toy world's data sets and the
+ * dispatch to the trainer (cli/cmd_toy_train.c). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "commands.h"
+#include "core/png.h"
+#include "toy/scenes.h"
+
+/* The trainer's entry point lives in cli/cmd_toy_train.c (helper "trainer"); weak,
+ * so that this file links (and says so) while that file is absent. */
+#if defined(__GNUC__)
+__attribute__((weak))
+#endif
+int cmd_toy_train(int argc, char **argv);
+
+static void toy_usage(FILE *f) {
+    fprintf(f,
+            "usage: llava-mech toy generate --n N --seed S [--start I] [--size WxH] [--noise] -o DIR\n"
+            "       llava-mech toy train [ARGS]   (see 'llava-mech toy train --help')\n"
+            "\n"
+            "generate: writes N examples of the toy world (../docs/toy-world.md):\n"
+            "  DIR/images/NNNNNN.png   the scene (RGB, default 224x224)\n"
+            "  DIR/masks/NNNNNN.png    object indices (gray: 0 background, i+1 object i)\n"
+            "  DIR/examples.jsonl      one JSON per line: id, image, mask, question, answer, type,\n"
+            "                          target {shape, color, bbox} or null, asked {shape, color},\n"
+            "                          objects [{shape, color, bbox}], seed, index, width, height\n"
+            "  Example I of seed S is the same on every machine; question types cycle with I\n"
+            "  (color, shape, count, exists, position) and exists alternates yes/no.\n"
+            "  Standard splits: --seed 1 train, --seed 2 validation, --seed 3 test.\n"
+            "  --start I   first example index (default 0; for generating a split in parts)\n"
+            "  --size WxH  canvas size (default 224x224; %d..%d per side)\n"
+            "  --noise     per-pixel background noise of +-8\n",
+            SC_MIN_SIDE, SC_MAX_SIDE);
+}
+
+/* One error line "llava-mech toy generate: ..." (commands.h); returns exit code 1. */
+static int fail(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+static int fail(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "llava-mech toy generate: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return 1;
+}
+
+/* Full-string integer parse; false on garbage, sign or overflow. */
+static bool parse_u64(const char *s, unsigned long long *out) {
+    if (!s || !*s || *s == '-' || *s == '+') return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) return false;
+    *out = v;
+    return true;
+}
+
+static bool mkdir_one(const char *path) { return mkdir(path, 0777) == 0 || errno == EEXIST; }
+
+/* mkdir -p: creates every missing component of path. */
+static bool mkdir_p(const char *path) {
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf) return false;
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i < n; i++)
+        if (buf[i] == '/') {
+            buf[i] = 0;
+            if (!mkdir_one(buf)) return false;
+            buf[i] = '/';
+        }
+    return mkdir_one(buf);
+}
+
+static cJSON *bbox_json(const int b[4]) { return cJSON_CreateIntArray(b, 4); }
+
+static cJSON *object_json(const sc_object *o) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "shape", sc_shape_names[o->shape]);
+    cJSON_AddStringToObject(j, "color", sc_color_names[o->color]);
+    cJSON_AddItemToObject(j, "bbox", bbox_json(o->bbox));
+    return j;
+}
+
+/* One examples.jsonl line (caller frees). */
+static char *example_line(const sc_scene *s, const sc_qa *qa, const char *name, unsigned long long seed,
+                          unsigned long long idx) {
+    char path[64];
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "id", name);
+    snprintf(path, sizeof path, "images/%s.png", name);
+    cJSON_AddStringToObject(j, "image", path);
+    snprintf(path, sizeof path, "masks/%s.png", name);
+    cJSON_AddStringToObject(j, "mask", path);
+    cJSON_AddStringToObject(j, "question", qa->question);
+    cJSON_AddStringToObject(j, "answer", qa->answer);
+    cJSON_AddStringToObject(j, "type", sc_qtype_names[qa->type]);
+    if (qa->target >= 0)
+        cJSON_AddItemToObject(j, "target", object_json(&s->objects[qa->target]));
+    else
+        cJSON_AddNullToObject(j, "target");
+    cJSON *asked = cJSON_CreateObject();
+    if (qa->target_shape >= 0)
+        cJSON_AddStringToObject(asked, "shape", sc_shape_names[qa->target_shape]);
+    else
+        cJSON_AddNullToObject(asked, "shape");
+    if (qa->target_color >= 0)
+        cJSON_AddStringToObject(asked, "color", sc_color_names[qa->target_color]);
+    else
+        cJSON_AddNullToObject(asked, "color");
+    cJSON_AddItemToObject(j, "asked", asked);
+    cJSON *objs = cJSON_AddArrayToObject(j, "objects");
+    for (int i = 0; i < s->n_objects; i++) cJSON_AddItemToArray(objs, object_json(&s->objects[i]));
+    cJSON_AddNumberToObject(j, "seed", (double)seed);
+    cJSON_AddNumberToObject(j, "index", (double)idx);
+    cJSON_AddNumberToObject(j, "width", s->w);
+    cJSON_AddNumberToObject(j, "height", s->h);
+    char *line = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return line;
+}
+
+static int toy_generate(int argc, char **argv) {
+    unsigned long long n = 0, seed = 0, start = 0;
+    bool have_n = false, have_seed = false, noise = false;
+    int w = 224, h = 224;
+    const char *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_val = i + 1 < argc;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            toy_usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "--noise")) {
+            noise = true;
+        } else if (!strcmp(a, "--n") && has_val) {
+            if (!parse_u64(argv[++i], &n) || n < 1 || n > 100000000ull)
+                return fail("--n: '%s' is not a count in 1..100000000", argv[i]);
+            have_n = true;
+        } else if (!strcmp(a, "--seed") && has_val) {
+            if (!parse_u64(argv[++i], &seed)) return fail("--seed: '%s' is not a non-negative integer", argv[i]);
+            have_seed = true;
+        } else if (!strcmp(a, "--start") && has_val) {
+            if (!parse_u64(argv[++i], &start) || start > 1000000000000ull)
+                return fail("--start: '%s' is not an index", argv[i]);
+        } else if (!strcmp(a, "--size") && has_val) {
+            char c;
+            if (sscanf(argv[++i], "%dx%d%c", &w, &h, &c) != 2 || w < SC_MIN_SIDE || h < SC_MIN_SIDE ||
+                w > SC_MAX_SIDE || h > SC_MAX_SIDE)
+                return fail("--size: '%s' is not WxH with sides in 32..4096", argv[i]);
+        } else if ((!strcmp(a, "-o") || !strcmp(a, "--out")) && has_val) {
+            out = argv[++i];
+        } else if (!has_val && (!strcmp(a, "--n") || !strcmp(a, "--seed") || !strcmp(a, "--start") ||
+                                !strcmp(a, "--size") || !strcmp(a, "-o") || !strcmp(a, "--out"))) {
+            return fail("%s needs a value (see --help)", a);
+        } else {
+            return fail("unknown argument '%s' (see --help)", a);
+        }
+    }
+    if (!have_n || !have_seed || !out) return fail("--n, --seed and -o are required (see --help)");
+
+    char path[4096];
+    if (!mkdir_p(out)) return fail("%s: cannot create directory: %s", out, strerror(errno));
+    snprintf(path, sizeof path, "%s/images", out);
+    if (!mkdir_one(path)) return fail("%s: cannot create directory: %s", path, strerror(errno));
+    snprintf(path, sizeof path, "%s/masks", out);
+    if (!mkdir_one(path)) return fail("%s: cannot create directory: %s", path, strerror(errno));
+    snprintf(path, sizeof path, "%s/examples.jsonl", out);
+    FILE *jf = fopen(path, "w");
+    if (!jf) return fail("%s: cannot create: %s", path, strerror(errno));
+
+    bool progress = isatty(STDERR_FILENO);
+    sc_scene s = {0};
+    sc_qa qa;
+    err_t err = {0};
+    int rc = 0;
+    for (unsigned long long k = 0; k < n && !rc; k++) {
+        unsigned long long idx = start + k;
+        char name[32];
+        snprintf(name, sizeof name, "%06llu", idx);
+        if (sc_example_reuse(&s, &qa, seed, idx, w, h, noise, &err)) {
+            rc = fail("%s", err.msg);
+            break;
+        }
+        snprintf(path, sizeof path, "%s/images/%s.png", out, name);
+        if (png_write_rgb(path, w, h, s.rgb, &err)) {
+            rc = fail("%s", err.msg);
+            break;
+        }
+        snprintf(path, sizeof path, "%s/masks/%s.png", out, name);
+        if (png_write_gray(path, w, h, s.mask, &err)) {
+            rc = fail("%s", err.msg);
+            break;
+        }
+        char *line = example_line(&s, &qa, name, seed, idx);
+        if (!line) {
+            rc = fail("out of memory writing example %s", name);
+            break;
+        }
+        fputs(line, jf);
+        fputc('\n', jf);
+        cJSON_free(line);
+        if (progress && ((k + 1) % 50 == 0 || k + 1 == n)) fprintf(stderr, "\rtoy generate: %llu/%llu", k + 1, n);
+    }
+    if (progress) fputc('\n', stderr);
+    sc_scene_free(&s);
+    if (ferror(jf) | fclose(jf)) {
+        snprintf(path, sizeof path, "%s/examples.jsonl", out);
+        if (!rc) rc = fail("%s: write failed: %s", path, strerror(errno));
+    }
+    return rc;
+}
+
+int cmd_toy(int argc, char **argv) {
+    if (argc < 2) {
+        toy_usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        toy_usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "generate")) return toy_generate(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "train")) {
+        if (!cmd_toy_train) {
+            fprintf(stderr, "llava-mech toy train: this build has no trainer (cli/cmd_toy_train.c missing)\n");
+            return 1;
+        }
+        return cmd_toy_train(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "llava-mech toy: unknown subcommand '%s' (generate, train)\n", argv[1]);
+    return 2;
+}
