@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# toy generate: 20 examples -> files and JSON fields as documented, masks that match
+# the boxes, byte-identical reruns, --size, and one-line errors with non-zero exit.
+# Usage: toy_generate.sh BIN SRCDIR
+set -euo pipefail
+BIN=$1
+PY=/usr/bin/python3
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+
+"$BIN" toy generate --n 20 --seed 3 --noise -o "$T/a" 2>"$T/err"
+[ ! -s "$T/err" ] || { echo "unexpected stderr:"; cat "$T/err"; exit 1; }
+[ "$(ls "$T/a/images" | wc -l)" = 20 ] && [ "$(ls "$T/a/masks" | wc -l)" = 20 ]
+[ "$(wc -l < "$T/a/examples.jsonl")" = 20 ]
+
+"$PY" - "$T/a" <<'PYEOF'
+import json, struct, sys, zlib, os
+d = sys.argv[1]
+
+def png_gray(path):
+    """Minimal decoder for 8-bit gray/RGB non-interlaced PNG (what toy generate writes)."""
+    data = open(path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", path
+    pos, idat = 8, b""
+    while pos < len(data):
+        n, typ = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        if typ == b"IHDR":
+            w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", body)
+        elif typ == b"IDAT":
+            idat += body
+        pos += 12 + n
+    assert depth == 8 and interlace == 0
+    bpp = {0: 1, 2: 3}[ctype]
+    raw, stride, rows, prev = zlib.decompress(idat), w * bpp, [], bytearray(w * bpp)
+    for y in range(h):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b, c = prev[i], prev[i - bpp] if i >= bpp else 0
+            if f == 1: line[i] = (line[i] + a) & 255
+            elif f == 2: line[i] = (line[i] + b) & 255
+            elif f == 3: line[i] = (line[i] + (a + b) // 2) & 255
+            elif f == 4:
+                p = a + b - c; pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(bytes(line)); prev = line
+    return w, h, ctype, rows
+
+types = ["color", "shape", "count", "exists", "position"]
+words = ["zero", "one", "two", "three", "four"]
+lines = open(os.path.join(d, "examples.jsonl")).read().splitlines()
+for i, line in enumerate(lines):
+    ex = json.loads(line)
+    for k in ("id", "image", "mask", "question", "answer", "type", "target", "objects"):
+        assert k in ex, (i, k)
+    assert ex["type"] == types[i % 5], ex
+    assert ex["image"] == "images/%06d.png" % i and ex["mask"] == "masks/%06d.png" % i
+    objs = ex["objects"]
+    assert 1 <= len(objs) <= 4
+    for o in objs:
+        assert set(o) == {"shape", "color", "bbox"} and len(o["bbox"]) == 4
+        x0, y0, x1, y1 = o["bbox"]
+        assert 0 <= x0 < x1 <= 224 and 0 <= y0 < y1 <= 224 and 36 <= x1 - x0 <= 64
+    if ex["type"] == "count":
+        assert ex["answer"] == words[len(objs)] and ex["target"] is None
+    if ex["type"] == "exists":
+        assert ex["answer"] == ("yes" if (i // 5) % 2 == 0 else "no")
+    if ex["target"] is not None:
+        assert ex["target"] in objs
+        t = ex["target"]
+        assert t["shape"] in ex["question"] or t["color"] in ex["question"]
+    w, h, ctype, rows = png_gray(os.path.join(d, ex["image"]))
+    assert (w, h, ctype) == (224, 224, 2)
+    w, h, ctype, rows = png_gray(os.path.join(d, ex["mask"]))
+    assert (w, h, ctype) == (224, 224, 0)
+    for k, o in enumerate(objs):
+        pts = [(x, y) for y in range(h) for x in range(w) if rows[y][x] == k + 1]
+        assert pts, (i, k)
+        x0, y0, x1, y1 = o["bbox"]
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        # the mask's extent is the box, up to the antialiased rim of one pixel
+        assert x0 <= min(xs) <= x0 + 2 and x1 - 3 <= max(xs) < x1, (i, k, min(xs), max(xs), o)
+        assert y0 <= min(ys) <= y0 + 2 and y1 - 3 <= max(ys) < y1, (i, k, min(ys), max(ys), o)
+    assert max(max(r) for r in rows) == len(objs)
+print("toy_generate: json and masks ok")
+PYEOF
+
+# Determinism: the same command writes the same bytes.
+"$BIN" toy generate --n 20 --seed 3 --noise -o "$T/b"
+cmp "$T/a/examples.jsonl" "$T/b/examples.jsonl"
+for f in "$T"/a/images/*.png "$T"/a/masks/*.png; do cmp "$f" "$T/b/${f#"$T"/a/}"; done
+# --start continues the same split.
+"$BIN" toy generate --n 5 --seed 3 --noise --start 15 -o "$T/c"
+cmp <(tail -n 5 "$T/a/examples.jsonl") "$T/c/examples.jsonl"
+cmp "$T/a/images/000017.png" "$T/c/images/000017.png"
+
+# Other canvas sizes.
+"$BIN" toy generate --n 3 --seed 1 --size 320x240 -o "$T/d"
+"$PY" -c 'import json,sys,struct; l=[json.loads(x) for x in open(sys.argv[1]+"/examples.jsonl")]; assert all((e["width"],e["height"])==(320,240) for e in l); d=open(sys.argv[1]+"/images/000000.png","rb").read(); assert struct.unpack(">II",d[16:24])==(320,240)' "$T/d"
+
+# Bad arguments: non-zero exit, exactly one line on stderr, nothing on stdout.
+bad() {
+    if "$BIN" "$@" >"$T/out" 2>"$T/err"; then echo "expected failure: $*"; exit 1; fi
+    [ "$(wc -l < "$T/err")" = 1 ] || { echo "expected one error line for: $*"; cat "$T/err"; exit 1; }
+    [ ! -s "$T/out" ] || { echo "unexpected stdout for: $*"; exit 1; }
+}
+bad toy generate --n abc --seed 1 -o "$T/e"
+bad toy generate --n 5 --seed 1
+bad toy generate --n 5 --seed 1 --size 10x10 -o "$T/e"
+bad toy generate --n 5 --seed 1 --bogus -o "$T/e"
+bad toy generate --n 5 --seed 1 -o /dev/null/x
+bad toy frobnicate
+grep -q "llava-mech toy generate: --n: 'abc'" <("$BIN" toy generate --n abc --seed 1 -o "$T/e" 2>&1 || true)
+"$BIN" toy generate --help | grep -q "examples.jsonl"
+echo "toy_generate: ok"
