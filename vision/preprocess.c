@@ -1,0 +1,274 @@
+/* preprocess.c — Pillow-compatible bicubic resize, pad/crop pipelines, normalisation
+ * and the geometry back to the original image. */
+#include "preprocess.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Pillow Resample.c: 32 bits - 8 (pixel) - 2 (headroom). */
+#define PP_PRECISION_BITS 22
+
+int pp_pipeline_from_name(const char *name) {
+    if (!strcmp(name, "pad")) return PP_PAD;
+    if (!strcmp(name, "crop")) return PP_CROP;
+    return -1;
+}
+
+const char *pp_pipeline_name(pp_pipeline p) { return p == PP_CROP ? "crop" : "pad"; }
+
+/* Keys' cubic convolution kernel with a = -0.5 (Pillow's BICUBIC). */
+static double bicubic_kernel(double x) {
+    const double a = -0.5;
+    if (x < 0) x = -x;
+    if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+    if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
+    return 0;
+}
+
+typedef struct {
+    int ksize;
+    int *bounds;     /* [out][2]: first input index, count */
+    int32_t *coeffs; /* [out][ksize] fixed point */
+} pp_coeffs;
+
+static void coeffs_free(pp_coeffs *c) {
+    free(c->bounds);
+    free(c->coeffs);
+}
+
+/* Pillow precompute_coeffs + normalize_coeffs_8bpc: output pixel xx has centre
+ * (xx + 0.5) * scale in input coordinates; when downscaling the kernel is stretched
+ * by scale (support 2*scale) so every input pixel contributes (antialiasing). */
+static err_code coeffs_make(pp_coeffs *c, int in_size, int out_size, err_t *err) {
+    double scale = (double)in_size / out_size;
+    double filterscale = scale < 1.0 ? 1.0 : scale;
+    double support = 2.0 * filterscale;
+    c->ksize = (int)ceil(support) * 2 + 1;
+    c->bounds = malloc(sizeof(int) * 2 * (size_t)out_size);
+    c->coeffs = calloc((size_t)out_size * (size_t)c->ksize, sizeof(int32_t));
+    double *pre = malloc(sizeof(double) * (size_t)c->ksize);
+    if (!c->bounds || !c->coeffs || !pre) {
+        free(pre);
+        coeffs_free(c);
+        return err_set(err, ERR_NOMEM, "resize %d -> %d: out of memory for filter weights", in_size, out_size);
+    }
+    for (int xx = 0; xx < out_size; xx++) {
+        double center = (xx + 0.5) * scale;
+        double ss = 1.0 / filterscale;
+        int xmin = (int)(center - support + 0.5);
+        if (xmin < 0) xmin = 0;
+        int xmax = (int)(center + support + 0.5);
+        if (xmax > in_size) xmax = in_size;
+        int cnt = xmax - xmin;
+        if (cnt > c->ksize) cnt = c->ksize;
+        double ww = 0;
+        for (int x = 0; x < cnt; x++) {
+            double w = bicubic_kernel((x + xmin - center + 0.5) * ss);
+            pre[x] = w;
+            ww += w;
+        }
+        int32_t *k = c->coeffs + (size_t)xx * (size_t)c->ksize;
+        for (int x = 0; x < cnt; x++) {
+            double v = ww != 0.0 ? pre[x] / ww : pre[x];
+            double f = v * (double)(1 << PP_PRECISION_BITS);
+            k[x] = (int32_t)(v < 0 ? -0.5 + f : 0.5 + f);
+        }
+        c->bounds[2 * xx] = xmin;
+        c->bounds[2 * xx + 1] = cnt;
+    }
+    free(pre);
+    return ERR_OK;
+}
+
+static inline uint8_t clip8(int32_t acc) {
+    int32_t v = acc >> PP_PRECISION_BITS; /* arithmetic shift, as Pillow */
+    return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+static void pass_horizontal(const uint8_t *src, int sw, int h, uint8_t *dst, int dw, const pp_coeffs *c) {
+    for (int y = 0; y < h; y++) {
+        const uint8_t *row = src + (size_t)y * sw * 3;
+        uint8_t *out = dst + (size_t)y * dw * 3;
+        for (int xx = 0; xx < dw; xx++) {
+            int xmin = c->bounds[2 * xx], cnt = c->bounds[2 * xx + 1];
+            const int32_t *k = c->coeffs + (size_t)xx * c->ksize;
+            int32_t s0 = 1 << (PP_PRECISION_BITS - 1), s1 = s0, s2 = s0;
+            for (int x = 0; x < cnt; x++) {
+                const uint8_t *p = row + (size_t)(xmin + x) * 3;
+                s0 += p[0] * k[x];
+                s1 += p[1] * k[x];
+                s2 += p[2] * k[x];
+            }
+            out[3 * xx] = clip8(s0);
+            out[3 * xx + 1] = clip8(s1);
+            out[3 * xx + 2] = clip8(s2);
+        }
+    }
+}
+
+static void pass_vertical(const uint8_t *src, int w, uint8_t *dst, int dh, const pp_coeffs *c) {
+    for (int yy = 0; yy < dh; yy++) {
+        int ymin = c->bounds[2 * yy], cnt = c->bounds[2 * yy + 1];
+        const int32_t *k = c->coeffs + (size_t)yy * c->ksize;
+        uint8_t *out = dst + (size_t)yy * w * 3;
+        for (int x = 0; x < w; x++) {
+            int32_t s0 = 1 << (PP_PRECISION_BITS - 1), s1 = s0, s2 = s0;
+            for (int y = 0; y < cnt; y++) {
+                const uint8_t *p = src + ((size_t)(ymin + y) * w + x) * 3;
+                s0 += p[0] * k[y];
+                s1 += p[1] * k[y];
+                s2 += p[2] * k[y];
+            }
+            out[3 * x] = clip8(s0);
+            out[3 * x + 1] = clip8(s1);
+            out[3 * x + 2] = clip8(s2);
+        }
+    }
+}
+
+err_code pp_resize_bicubic(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, err_t *err) {
+    if (sw <= 0 || sh <= 0 || dw <= 0 || dh <= 0)
+        return err_set(err, ERR_ARG, "resize %dx%d -> %dx%d: sizes must be positive", sw, sh, dw, dh);
+    bool need_h = dw != sw, need_v = dh != sh;
+    if (!need_h && !need_v) {
+        memcpy(dst, src, (size_t)sw * sh * 3);
+        return ERR_OK;
+    }
+    pp_coeffs ch = {0}, cv = {0};
+    uint8_t *tmp = NULL;
+    err_code rc = ERR_OK;
+    if (need_h && (rc = coeffs_make(&ch, sw, dw, err))) return rc;
+    if (need_v && (rc = coeffs_make(&cv, sh, dh, err))) {
+        coeffs_free(&ch);
+        return rc;
+    }
+    if (need_h && need_v) {
+        tmp = malloc((size_t)dw * sh * 3);
+        if (!tmp) {
+            rc = err_set(err, ERR_NOMEM, "resize %dx%d -> %dx%d: out of memory", sw, sh, dw, dh);
+        } else {
+            pass_horizontal(src, sw, sh, tmp, dw, &ch);
+            pass_vertical(tmp, dw, dst, dh, &cv);
+        }
+    } else if (need_h) {
+        pass_horizontal(src, sw, sh, dst, dw, &ch);
+    } else {
+        pass_vertical(src, sw, dst, dh, &cv);
+    }
+    free(tmp);
+    coeffs_free(&ch);
+    coeffs_free(&cv);
+    return rc;
+}
+
+static uint8_t mean_to_u8(float m) {
+    /* LLaVA: tuple(int(x * 255) for x in image_mean) — truncation */
+    double v = (double)m * 255.0;
+    if (v < 0) v = 0;
+    if (v > 255) v = 255;
+    return (uint8_t)v;
+}
+
+err_code pp_model_image(const img_t *src, pp_pipeline pipe, int S, int patch_size, const float mean[3], img_t *out,
+                        pp_geom *g, err_t *err) {
+    memset(g, 0, sizeof *g);
+    memset(out, 0, sizeof *out);
+    if (S <= 0 || patch_size <= 0 || S % patch_size)
+        return err_set(err, ERR_ARG, "image_size %d is not a positive multiple of patch_size %d", S, patch_size);
+    if (!src->rgb || src->w <= 0 || src->h <= 0) return err_set(err, ERR_ARG, "empty input image");
+    int w = src->w, h = src->h;
+    g->pipeline = pipe;
+    g->src_w = w;
+    g->src_h = h;
+    g->image_size = S;
+    g->patch_size = patch_size;
+    g->grid = S / patch_size;
+    err_code rc = img_create(out, S, S, err);
+    if (rc) return rc;
+
+    if (pipe == PP_PAD) {
+        for (int c = 0; c < 3; c++) g->pad_rgb[c] = mean_to_u8(mean[c]);
+        int L = w > h ? w : h;
+        int px = (L - w) / 2, py = (L - h) / 2;
+        img_t sq;
+        if ((rc = img_create(&sq, L, L, err))) {
+            img_free(out);
+            return rc;
+        }
+        for (size_t i = 0; i < (size_t)L * L; i++) memcpy(sq.rgb + 3 * i, g->pad_rgb, 3);
+        for (int y = 0; y < h; y++)
+            memcpy(sq.rgb + ((size_t)(y + py) * L + px) * 3, src->rgb + (size_t)y * w * 3, (size_t)w * 3);
+        rc = pp_resize_bicubic(sq.rgb, L, L, out->rgb, S, S, err);
+        img_free(&sq);
+        g->sx = g->sy = (double)S / L;
+        g->ox = px * g->sx;
+        g->oy = py * g->sy;
+    } else {
+        /* HF get_resize_output_image_size(default_to_square=False): the short side
+         * becomes S, the long side int(S * long / short). */
+        int nw, nh;
+        if (w <= h) {
+            nw = S;
+            nh = (int)((double)S * h / w);
+        } else {
+            nh = S;
+            nw = (int)((double)S * w / h);
+        }
+        uint8_t *tmp = malloc((size_t)nw * nh * 3);
+        if (!tmp) {
+            img_free(out);
+            return err_set(err, ERR_NOMEM, "out of memory resizing to %dx%d", nw, nh);
+        }
+        rc = pp_resize_bicubic(src->rgb, w, h, tmp, nw, nh, err);
+        int left = (nw - S) / 2, top = (nh - S) / 2;
+        if (!rc)
+            for (int y = 0; y < S; y++)
+                memcpy(out->rgb + (size_t)y * S * 3, tmp + ((size_t)(y + top) * nw + left) * 3, (size_t)S * 3);
+        free(tmp);
+        g->sx = (double)nw / w;
+        g->sy = (double)nh / h;
+        g->ox = -left;
+        g->oy = -top;
+    }
+    if (rc) img_free(out);
+    return rc;
+}
+
+void pp_normalize(const img_t *m, const float mean[3], const float std_[3], float *out) {
+    size_t n = (size_t)m->w * m->h;
+    for (int c = 0; c < 3; c++) {
+        float *dst = out + (size_t)c * n;
+        float inv = 1.0f / std_[c];
+        for (size_t i = 0; i < n; i++) dst[i] = ((float)m->rgb[3 * i + c] / 255.0f - mean[c]) * inv;
+    }
+}
+
+err_code pp_run(const img_t *src, pp_pipeline pipe, int S, int patch_size, const float mean[3], const float std_[3],
+                float *out, pp_geom *g, err_t *err) {
+    img_t m;
+    err_code rc = pp_model_image(src, pipe, S, patch_size, mean, &m, g, err);
+    if (rc) return rc;
+    pp_normalize(&m, mean, std_, out);
+    img_free(&m);
+    return ERR_OK;
+}
+
+bool pp_cell_box(const pp_geom *g, int r, int c, double box[4]) {
+    double p = g->patch_size;
+    double x0 = (c * p - g->ox) / g->sx, x1 = ((c + 1) * p - g->ox) / g->sx;
+    double y0 = (r * p - g->oy) / g->sy, y1 = ((r + 1) * p - g->oy) / g->sy;
+    box[0] = x0 < 0 ? 0 : x0 > g->src_w ? g->src_w : x0;
+    box[2] = x1 < 0 ? 0 : x1 > g->src_w ? g->src_w : x1;
+    box[1] = y0 < 0 ? 0 : y0 > g->src_h ? g->src_h : y0;
+    box[3] = y1 < 0 ? 0 : y1 > g->src_h ? g->src_h : y1;
+    return box[2] > box[0] && box[3] > box[1];
+}
+
+void pp_grid_affine(const pp_geom *g, double *gsx, double *gox, double *gsy, double *goy) {
+    double p = g->patch_size;
+    *gsx = g->sx / p;
+    *gox = g->ox / p;
+    *gsy = g->sy / p;
+    *goy = g->oy / p;
+}
