@@ -14,9 +14,15 @@ typedef struct {
 
 /* Add a declaration and a table line per command (keep the table sorted). */
 
+int cmd_convert_vocab(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
 int cmd_toy(int argc, char **argv);
 
 #define CLI_COMMANDS \
+    {"convert-vocab", cmd_convert_vocab, "SentencePiece .model -> GGUF holding only the tokenizer keys"}, \
+    {"info", cmd_info, "show a GGUF file: hyper-parameters, metadata, tensors (--json)"}, \
+    {"tokenize", cmd_tokenize, "show the token ids and pieces of a text or a LLaVA prompt"}, \
     {"toy", cmd_toy, "toy world: generate scene/question data sets, train the toy model"},
 
 #endif

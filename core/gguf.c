@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -811,13 +812,20 @@ static void sb_scalar(sbuf *b, gguf_type t, const uint8_t *p) {
         if (uns) sb_printf(b, "%" PRIu64, u);
         else sb_printf(b, "%" PRId64, s);
     } else if (t == GGUF_T_F32) {
+        /* Shortest of %.6g / %.9g that reads back to the same float. */
         float f;
         memcpy(&f, p, 4);
-        sb_printf(b, "%.9g", f);
+        char tmp[32];
+        snprintf(tmp, sizeof tmp, "%.6g", f);
+        if (strtof(tmp, NULL) != f) snprintf(tmp, sizeof tmp, "%.9g", f);
+        sb_printf(b, "%s", tmp);
     } else if (t == GGUF_T_F64) {
         double d;
         memcpy(&d, p, 8);
-        sb_printf(b, "%.17g", d);
+        char tmp[40];
+        snprintf(tmp, sizeof tmp, "%.15g", d);
+        if (strtod(tmp, NULL) != d) snprintf(tmp, sizeof tmp, "%.17g", d);
+        sb_printf(b, "%s", tmp);
     } else if (t == GGUF_T_BOOL) {
         sb_printf(b, "%s", *p ? "true" : "false");
     }
@@ -852,4 +860,43 @@ void gguf_kv_format(const gguf_t *g, int64_t i, char *buf, size_t cap) {
         }
         if (kv->arr_len > show) sb_printf(&b, ", ...");
     }
+}
+
+double gguf_kv_num(const gguf_t *g, int64_t i, uint64_t k) {
+    if (i < 0 || i >= g->n_kv) return NAN;
+    const gguf_kv *kv = &g->kv[i];
+    gguf_type t = kv->type;
+    if (t == GGUF_T_ARRAY) {
+        t = kv->arr_type;
+        if (k >= kv->arr_len) return NAN;
+    } else if (k != 0) {
+        return NAN;
+    }
+    if (t == GGUF_T_STRING || t == GGUF_T_ARRAY) return NAN;
+    const uint8_t *p = g->base + kv->val_off + k * type_size_tab[t];
+    int64_t s;
+    uint64_t u;
+    bool uns;
+    if (read_int(t, p, &s, &u, &uns)) return uns ? (double)u : (double)s;
+    if (t == GGUF_T_BOOL) return *p ? 1.0 : 0.0;
+    if (t == GGUF_T_F32) {
+        float f;
+        memcpy(&f, p, 4);
+        return f;
+    }
+    double d;
+    memcpy(&d, p, 8);
+    return d;
+}
+
+const char *gguf_kv_strv(const gguf_t *g, int64_t i, uint64_t k, size_t *len) {
+    if (i < 0 || i >= g->n_kv) return NULL;
+    const gguf_kv *kv = &g->kv[i];
+    const char *s;
+    size_t n;
+    if (kv->type == GGUF_T_STRING && k == 0) str_at(g, kv->val_off, &s, &n);
+    else if (kv->type == GGUF_T_ARRAY && kv->arr_type == GGUF_T_STRING && k < kv->arr_len) str_at(g, kv->str_offs[k], &s, &n);
+    else return NULL;
+    if (len) *len = n;
+    return s;
 }

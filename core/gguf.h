@@ -131,6 +131,13 @@ typedef void (*gguf_progress_fn)(void *user, uint64_t done, uint64_t total);
 void gguf_writer_set_progress(gguf_writer_t *w, gguf_progress_fn fn, void *user);
 int64_t gguf_writer_n_tensors(const gguf_writer_t *w);
 
+/* Index-based value access for generic walkers (info, fuzzing). For a scalar kv, k
+ * must be 0; for an array, k < gguf_kv_arr_len. gguf_kv_num: integer, float or bool
+ * value as double (NaN when the element is a string/array or k is out of range).
+ * gguf_kv_strv: string value or string-array element as a view (NULL otherwise). */
+double gguf_kv_num(const gguf_t *g, int64_t i, uint64_t k);
+const char *gguf_kv_strv(const gguf_t *g, int64_t i, uint64_t k, size_t *len);
+
 /* Name of a metadata type ("u32", "string", "array", ...); "?" when out of range. */
 const char *gguf_type_name(int type);
 /* Offset of the tensor data section in the file (tensor offsets are relative to it). */

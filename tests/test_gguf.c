@@ -154,6 +154,8 @@ static void check_kvs(const gguf_t *g) {
     float f;
     bool b;
     char buf[64];
+    const char *s;
+    size_t len;
     CHECK_OK(gguf_get_u32(g, "t.u8", &u32, &err), &err);
     CHECK(u32 == 250);
     CHECK_OK(gguf_get_i64(g, "t.i8", &i64, &err), &err);
@@ -211,8 +213,6 @@ static void check_kvs(const gguf_t *g) {
     CHECK_OK(gguf_get_arr_i32(g, "t.arr_u16", u16s, 4, &err), &err);
     CHECK(u16s[2] == 65535 && u16s[3] == 0);
     CHECK(gguf_get_arr_i32(g, "t.arr_f32", ty, 3, &err) == ERR_FORMAT);
-    double f64s_unused;
-    (void)f64s_unused;
     float f64s[2];
     CHECK_OK(gguf_get_arr_f32(g, "t.arr_f64", f64s, 2, &err), &err);
     CHECK(f64s[0] == 0.5f && f64s[1] == -0.25f);
@@ -220,13 +220,25 @@ static void check_kvs(const gguf_t *g) {
     CHECK(k >= 0 && gguf_kv_arr_type(g, k) == GGUF_T_BOOL && gguf_kv_arr_len(g, k) == 3);
     gguf_kv_format(g, k, buf, sizeof buf);
     CHECK_MSG(!strcmp(buf, "[bool x 3] true, false, true"), "%s", buf);
+    /* Index-based access used by info and the fuzzer. */
+    k = gguf_find_key(g, "t.f32");
+    gguf_kv_format(g, k, buf, sizeof buf);
+    CHECK_MSG(!strcmp(buf, "1e-05"), "%s", buf);
+    CHECK(gguf_kv_num(g, k, 0) == (double)1e-5f && isnan(gguf_kv_num(g, k, 1)));
+    k = gguf_find_key(g, "t.arr_u16");
+    CHECK(gguf_kv_num(g, k, 2) == 65535.0 && isnan(gguf_kv_num(g, k, 4)));
+    CHECK(gguf_kv_strv(g, k, 0, &len) == NULL);
+    k = gguf_find_key(g, "t.i64");
+    CHECK(gguf_kv_num(g, k, 0) == -1234567890123.0);
+    k = gguf_find_key(g, "general.architecture");
+    CHECK(isnan(gguf_kv_num(g, k, 0)));
+    const char *sv = gguf_kv_strv(g, k, 0, &len);
+    CHECK(sv && len == 5 && !memcmp(sv, "llama", 5));
     k = gguf_find_key(g, "t.arr_empty");
     CHECK(k >= 0 && gguf_kv_arr_type(g, k) == GGUF_T_I64 && gguf_kv_arr_len(g, k) == 0);
 
     CHECK_OK(gguf_get_arr_len(g, "tokenizer.ggml.tokens", GGUF_T_STRING, &n, &err), &err);
     CHECK(n == 5);
-    const char *s;
-    size_t len;
     const char *want[5] = {"<unk>", "<s>", "", "a\0b", "\xe2\x96\x81the"};
     size_t wlen[5] = {5, 3, 0, 3, 6};
     for (uint64_t i = 0; i < 5; i++) {
