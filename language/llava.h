@@ -36,6 +36,7 @@
 #include "../core/matmul.h"
 #include "../vision/image.h"
 #include "../vision/preprocess.h"
+#include "../vision/vit.h"
 #include "llama.h"
 #include "sample.h"
 #include "tok.h"
@@ -56,8 +57,6 @@ typedef struct {
 
 llava_params_t llava_default_params(void);
 
-struct vit_model; /* vision/vit.h */
-
 typedef struct {
     char lm_path[LLAVA_PATH_MAX];
     char mmproj_path[LLAVA_PATH_MAX];
@@ -66,7 +65,9 @@ typedef struct {
     lm_model_t *lm;
     lm_state_t *st;         /* KV cache + activations, n_ctx positions */
     tok_t *tok;
-    struct vit_model *vit;  /* vision tower + projector */
+    vit_t *vit;             /* vision tower + projector */
+    vit_state_t vst;        /* its activations */
+    float *pixels;          /* [3][S][S] preprocessing output, reused */
     int64_t n_image;        /* image tokens per image (grid * grid) */
     int grid;               /* image grid side */
     int image_size;         /* S of the S x S model image */
@@ -88,6 +89,9 @@ typedef struct {
 
 err_code llava_encode_image(llava_t *l, const char *path, llava_image_t *out, err_t *err);
 err_code llava_encode_img(llava_t *l, const img_t *img, llava_image_t *out, err_t *err);
+/* Same with vision hooks (vit.h hook points: v.blk.L.*, mm.hidden, mm.out). */
+err_code llava_encode_img_hooks(llava_t *l, const img_t *img, const hook_set_t *vhooks, llava_image_t *out,
+                                err_t *err);
 void llava_image_free(llava_image_t *im);
 
 typedef struct {
