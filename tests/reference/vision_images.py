@@ -1,0 +1,56 @@
+"""vision_images.py - deterministic photo-like test images for the vision goldens.
+
+Smooth illumination gradients, blurred and sharp shapes, fine texture and sensor-like
+noise: the mix of low and high frequencies that makes resampling errors visible.
+
+    /usr/bin/python3 tests/reference/vision_images.py OUT_DIR
+"""
+import os
+import sys
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+
+def photo(w, h, seed):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    base = np.stack([
+        120 + 80 * np.sin(x / w * 3.1 + 0.3) * np.cos(y / h * 2.3),
+        100 + 60 * (x / w) + 40 * (y / h),
+        140 - 70 * np.cos((x + y) / (w + h) * 5.0),
+    ], axis=-1)
+    img = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8), "RGB")
+    d = ImageDraw.Draw(img)
+    for _ in range(6):
+        cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+        r = rng.uniform(0.05, 0.25) * min(w, h)
+        col = tuple(int(c) for c in rng.integers(0, 256, 3))
+        if rng.uniform() < 0.5:
+            d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=col)
+        else:
+            d.rectangle([cx - r, cy - r * 0.6, cx + r, cy + r * 0.6], fill=col)
+    img = img.filter(ImageFilter.GaussianBlur(radius=0.8))
+    d = ImageDraw.Draw(img)
+    for _ in range(4):  # sharp lines after the blur: high frequencies
+        pts = [tuple(rng.uniform(0, [w, h])) for _ in range(2)]
+        d.line(pts, fill=tuple(int(c) for c in rng.integers(0, 256, 3)), width=1)
+    a = np.asarray(img, dtype=np.float64)
+    a = a + rng.normal(0, 6, a.shape)
+    return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "RGB")
+
+
+def main(out):
+    os.makedirs(out, exist_ok=True)
+    photo(160, 120, 1).save(os.path.join(out, "photo_160x120.png"))
+    photo(45, 31, 2).save(os.path.join(out, "small_45x31.png"))
+    photo(30, 41, 3).save(os.path.join(out, "portrait_30x41.png"))
+    # RGBA with a gradient alpha, to check compositing over white
+    p = np.asarray(photo(20, 12, 4))
+    alpha = np.tile(np.linspace(0, 255, 20).astype(np.uint8), (12, 1))[..., None]
+    Image.fromarray(np.concatenate([p, alpha], -1), "RGBA").save(os.path.join(out, "alpha_20x12.png"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

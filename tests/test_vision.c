@@ -1,0 +1,474 @@
+/* test_vision.c — the CLIP ViT + projector against the PyTorch reference
+ * (tests/reference/vision_ref.py, written from the HF equations), plus loading errors
+ * and hooks.
+ *
+ * Fixtures: two random small mmproj files written with our GGUF writer by
+ *   test_vision --write-fixtures DIR
+ * (tiny_f32.gguf: F32, quick_gelu, all 3 stored blocks run; tiny_f16.gguf: F16
+ * matrices, gelu, ffn_up/ffn_down names swapped, clip.vision.feature_layer = [2] of 3
+ * stored blocks). Regenerate everything with tests/golden/vision/regen.sh. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/gguf.h"
+#include "core/hook.h"
+#include "core/matmul.h"
+#include "core/npy.h"
+#include "core/quant.h"
+#include "testutil.h"
+#include "vision/image.h"
+#include "vision/preprocess.h"
+#include "vision/vit.h"
+
+#define GOLDEN LM_SOURCE_DIR "/tests/golden/vision/"
+
+/* ---------------- fixture writer ---------------- */
+
+enum { FX_S = 28, FX_P = 7, FX_D = 32, FX_H = 4, FX_FF = 64, FX_BLK = 3, FX_MMH = 48, FX_OUT = 40 };
+
+typedef struct {
+    int type;                /* QT_F32 or QT_F16 for matrices */
+    bool use_gelu;
+    bool swap_ffn_names;
+    int feature_layer;       /* <= 0: key absent */
+    const char *projector;   /* clip.projector_type */
+    const char *omit;        /* tensor name to leave out (error tests) */
+    int pos_rows;            /* 0: correct */
+} fx_opts;
+
+typedef struct {
+    uint64_t s;
+} fx_rng;
+
+static double fx_uniform(fx_rng *r) {
+    r->s ^= r->s << 13;
+    r->s ^= r->s >> 7;
+    r->s ^= r->s << 17;
+    return ((r->s >> 11) + 0.5) / 9007199254740992.0;
+}
+
+static float fx_normal(fx_rng *r) {
+    double u1 = fx_uniform(r), u2 = fx_uniform(r);
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+typedef struct {
+    void *bufs[128];
+    int n;
+} fx_mem;
+
+/* Adds a tensor of n_dims dims (ne fastest first) with values mean + std*N(0,1). */
+static int fx_add(gguf_writer_t *w, fx_mem *mem, fx_rng *r, const fx_opts *o, const char *name, int n_dims,
+                  const int64_t *ne, float mean, float std_, int type) {
+    int64_t n = 1;
+    for (int i = 0; i < n_dims; i++) n *= ne[i];
+    float *f = malloc((size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) f[i] = mean + std_ * fx_normal(r);
+    if (o->omit && !strcmp(o->omit, name)) {
+        free(f);
+        return 0;
+    }
+    size_t nbytes = qt_row_size(type, ne[0]) * (size_t)(n / ne[0]);
+    void *data = f;
+    if (type != QT_F32) {
+        data = malloc(nbytes);
+        qt_get(type)->from_float(f, data, n);
+        free(f);
+    }
+    mem->bufs[mem->n++] = data;
+    err_t e = {0};
+    if (gguf_writer_add_tensor(w, name, type, n_dims, ne, data, nbytes, &e)) {
+        fprintf(stderr, "fixture: %s\n", e.msg);
+        return 1;
+    }
+    return 0;
+}
+
+static int fx_write(const char *path, const fx_opts *o, uint64_t seed) {
+    gguf_writer_t *w = gguf_writer_create();
+    fx_mem mem = {.n = 0};
+    fx_rng r = {seed};
+    int bad = 0;
+    const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
+    const float std_[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+    gguf_writer_set_str(w, "general.architecture", "clip");
+    gguf_writer_set_bool(w, "clip.has_vision_encoder", true);
+    gguf_writer_set_bool(w, "clip.has_llava_projector", true);
+    gguf_writer_set_str(w, "clip.projector_type", o->projector ? o->projector : "mlp");
+    gguf_writer_set_bool(w, "clip.use_gelu", o->use_gelu);
+    gguf_writer_set_u32(w, "clip.vision.image_size", FX_S);
+    gguf_writer_set_u32(w, "clip.vision.patch_size", FX_P);
+    gguf_writer_set_u32(w, "clip.vision.embedding_length", FX_D);
+    gguf_writer_set_u32(w, "clip.vision.feed_forward_length", FX_FF);
+    gguf_writer_set_u32(w, "clip.vision.projection_dim", FX_OUT);
+    gguf_writer_set_u32(w, "clip.vision.block_count", FX_BLK);
+    gguf_writer_set_u32(w, "clip.vision.attention.head_count", FX_H);
+    gguf_writer_set_f32(w, "clip.vision.attention.layer_norm_epsilon", 1e-5f);
+    gguf_writer_set_arr_f32(w, "clip.vision.image_mean", mean, 3);
+    gguf_writer_set_arr_f32(w, "clip.vision.image_std", std_, 3);
+    if (o->feature_layer > 0) {
+        int32_t fl = o->feature_layer;
+        gguf_writer_set_arr_i32(w, "clip.vision.feature_layer", &fl, 1);
+    }
+    int mt = o->type;
+    int64_t n_pos = o->pos_rows ? o->pos_rows : (FX_S / FX_P) * (FX_S / FX_P) + 1;
+    int64_t ne_patch[4] = {FX_P, FX_P, 3, FX_D}, ne_d[1] = {FX_D}, ne_pos[2] = {FX_D, n_pos};
+    int64_t ne_dd[2] = {FX_D, FX_D}, ne_up[2] = {FX_D, FX_FF}, ne_down[2] = {FX_FF, FX_D}, ne_ff[1] = {FX_FF};
+    int64_t ne_mm0[2] = {FX_D, FX_MMH}, ne_mm0b[1] = {FX_MMH}, ne_mm2[2] = {FX_MMH, FX_OUT}, ne_mm2b[1] = {FX_OUT};
+    float sd = 1.0f / sqrtf(FX_D);
+    bad |= fx_add(w, &mem, &r, o, "v.patch_embd.weight", 4, ne_patch, 0, 0.08f, mt);
+    bad |= fx_add(w, &mem, &r, o, "v.class_embd", 1, ne_d, 0, 0.5f, QT_F32);
+    bad |= fx_add(w, &mem, &r, o, "v.position_embd.weight", 2, ne_pos, 0, 0.5f, mt);
+    bad |= fx_add(w, &mem, &r, o, "v.pre_ln.weight", 1, ne_d, 1, 0.1f, QT_F32);
+    bad |= fx_add(w, &mem, &r, o, "v.pre_ln.bias", 1, ne_d, 0, 0.1f, QT_F32);
+    for (int il = 0; il < FX_BLK; il++) {
+        char nm[64];
+#define ADD(suffix, nd, ne, mu, sg, ty)                                    \
+    snprintf(nm, sizeof nm, "v.blk.%d.%s", il, suffix);                    \
+    bad |= fx_add(w, &mem, &r, o, nm, nd, ne, mu, sg, ty);
+        ADD("attn_q.weight", 2, ne_dd, 0, 2.0f * sd, mt)
+        ADD("attn_q.bias", 1, ne_d, 0, 0.1f, QT_F32)
+        ADD("attn_k.weight", 2, ne_dd, 0, 2.0f * sd, mt)
+        ADD("attn_k.bias", 1, ne_d, 0, 0.1f, QT_F32)
+        ADD("attn_v.weight", 2, ne_dd, 0, sd, mt)
+        ADD("attn_v.bias", 1, ne_d, 0, 0.1f, QT_F32)
+        ADD("attn_out.weight", 2, ne_dd, 0, sd, mt)
+        ADD("attn_out.bias", 1, ne_d, 0, 0.1f, QT_F32)
+        ADD("ln1.weight", 1, ne_d, 1, 0.1f, QT_F32)
+        ADD("ln1.bias", 1, ne_d, 0, 0.1f, QT_F32)
+        ADD("ln2.weight", 1, ne_d, 1, 0.1f, QT_F32)
+        ADD("ln2.bias", 1, ne_d, 0, 0.1f, QT_F32)
+        const char *up = o->swap_ffn_names ? "ffn_down" : "ffn_up";
+        const char *down = o->swap_ffn_names ? "ffn_up" : "ffn_down";
+        char s1[32], s2[32], s3[32], s4[32];
+        snprintf(s1, sizeof s1, "%s.weight", up);
+        snprintf(s2, sizeof s2, "%s.bias", up);
+        snprintf(s3, sizeof s3, "%s.weight", down);
+        snprintf(s4, sizeof s4, "%s.bias", down);
+        ADD(s1, 2, ne_up, 0, 1.5f * sd, mt)
+        ADD(s2, 1, ne_ff, 0, 0.1f, QT_F32)
+        ADD(s3, 2, ne_down, 0, 1.0f / sqrtf(FX_FF), mt)
+        ADD(s4, 1, ne_d, 0, 0.1f, QT_F32)
+#undef ADD
+    }
+    bad |= fx_add(w, &mem, &r, o, "mm.0.weight", 2, ne_mm0, 0, sd, mt);
+    bad |= fx_add(w, &mem, &r, o, "mm.0.bias", 1, ne_mm0b, 0, 0.1f, QT_F32);
+    bad |= fx_add(w, &mem, &r, o, "mm.2.weight", 2, ne_mm2, 0, 1.0f / sqrtf(FX_MMH), mt);
+    bad |= fx_add(w, &mem, &r, o, "mm.2.bias", 1, ne_mm2b, 0, 0.1f, QT_F32);
+    err_t e = {0};
+    if (!bad && gguf_writer_write(w, path, &e)) {
+        fprintf(stderr, "fixture: %s\n", e.msg);
+        bad = 1;
+    }
+    gguf_writer_free(w);
+    for (int i = 0; i < mem.n; i++) free(mem.bufs[i]);
+    return bad;
+}
+
+static const fx_opts FX_F32 = {.type = QT_F32, .use_gelu = false};
+static const fx_opts FX_F16 = {.type = QT_F16, .use_gelu = true, .swap_ffn_names = true, .feature_layer = 2};
+
+static int write_fixtures(const char *dir) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/tiny_f32.gguf", dir);
+    if (fx_write(p, &FX_F32, 0x5eed1234abcdULL)) return 1;
+    snprintf(p, sizeof p, "%s/tiny_f16.gguf", dir);
+    if (fx_write(p, &FX_F16, 0x0f16f16f16ULL)) return 1;
+    printf("wrote %s/tiny_f32.gguf and tiny_f16.gguf\n", dir);
+    return 0;
+}
+
+/* ---------------- comparisons ---------------- */
+
+static double max_abs(const float *a, int64_t n) {
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
+    return m;
+}
+
+static double max_diff(const float *a, const float *b, int64_t n) {
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
+    return m;
+}
+
+static int load_npy(const char *name, npy_array_t *a) {
+    char p[1024];
+    snprintf(p, sizeof p, GOLDEN "%s", name);
+    err_t e = {0};
+    if (npy_read(p, a, &e)) {
+        fprintf(stderr, "%s\n", e.msg);
+        test_failures_++;
+        return 1;
+    }
+    return 0;
+}
+
+/* Hook that copies every resid_post / pre_ln into a [n_run+1][N][d] buffer. */
+typedef struct {
+    float *buf;
+    int64_t N, d;
+    int calls;
+} capture_t;
+
+static int capture_hidden(void *user, const hook_info *info, float *data) {
+    capture_t *c = user;
+    int layer = 0;
+    if (strcmp(info->name, "v.pre_ln") != 0) {
+        if (sscanf(info->name, "v.blk.%d.resid_post", &layer) != 1) return 0;
+        layer += 1;
+    }
+    memcpy(c->buf + (size_t)layer * c->N * c->d, data, (size_t)(c->N * c->d) * sizeof(float));
+    c->calls++;
+    return 0;
+}
+
+/* The golden comparison of one (model, pipeline) case. */
+static void check_case(mm_ctx_t *mm, const char *model, const char *prefix, const char *image, pp_pipeline pipe) {
+    err_t e = {0};
+    char path[1024], name[256];
+    snprintf(path, sizeof path, GOLDEN "%s", model);
+    vit_t *v = NULL;
+    CHECK_OK(vit_load(&v, path, &e), &e);
+    if (!v) return;
+    const vit_config *c = vit_get_config(v);
+    int64_t S = c->image_size, N = c->n_tokens, d = c->d, P = c->n_patches;
+
+    npy_array_t gpix, ghid, gtok, gcls, gfew;
+    snprintf(name, sizeof name, "%s_pixels.npy", prefix);
+    if (load_npy(name, &gpix)) goto out0;
+    snprintf(name, sizeof name, "%s_hidden.npy", prefix);
+    if (load_npy(name, &ghid)) goto out1;
+    snprintf(name, sizeof name, "%s_tokens.npy", prefix);
+    if (load_npy(name, &gtok)) goto out2;
+    snprintf(name, sizeof name, "%s_tokens_clslast.npy", prefix);
+    if (load_npy(name, &gcls)) goto out3;
+    snprintf(name, sizeof name, "%s_tokens_fewer.npy", prefix);
+    if (load_npy(name, &gfew)) goto out4;
+    CHECK(npy_nelements(&gpix) == 3 * S * S);
+    CHECK(npy_nelements(&ghid) == (c->n_run + 1) * N * d);
+    CHECK(npy_nelements(&gtok) == P * c->d_out);
+
+    /* 1. preprocessing: Pillow-exact resampling means identical u8 pixels, so the
+     * normalised values agree to float rounding; 1/255 per channel would be the spec
+     * limit, we hold ourselves to 1e-5. */
+    img_t im;
+    snprintf(path, sizeof path, GOLDEN "%s", image);
+    CHECK_OK(img_load(&im, path, NULL, &e), &e);
+    float *pix = malloc((size_t)(3 * S * S) * sizeof(float));
+    pp_geom geom;
+    CHECK_OK(pp_run(&im, pipe, (int)S, c->patch_size, c->image_mean, c->image_std, pix, &geom, &e), &e);
+    double dp = max_diff(pix, gpix.data, 3 * S * S);
+    CHECK_MSG(dp <= 1e-5, "%s %s: pixels differ from PIL by %.3g", model, prefix, dp);
+    img_free(&im);
+
+    /* 2. the tower on the golden pixels, hidden states captured through hooks */
+    vit_state_t st;
+    CHECK_OK(vit_state_create(&st, v, &e), &e);
+    capture_t cap = {.buf = calloc((size_t)((c->n_run + 1) * N * d), sizeof(float)), .N = N, .d = d};
+    hook_set_t hs;
+    hook_set_init(&hs);
+    CHECK_OK(hook_add(&hs, "v.pre_ln", capture_hidden, &cap, &e), &e);
+    CHECK_OK(hook_add(&hs, "v.blk.*.resid_post", capture_hidden, &cap, &e), &e);
+    float *tok = malloc((size_t)(P * c->d_out) * sizeof(float));
+    CHECK_OK(vit_forward(v, &st, mm, gpix.data, &hs, tok, &e), &e);
+    CHECK(cap.calls == c->n_run + 1);
+    const float *gh = ghid.data;
+    for (int l = 0; l <= c->n_run; l++) {
+        const float *a = cap.buf + (size_t)l * N * d, *b = gh + (size_t)l * N * d;
+        double err = max_diff(a, b, N * d), scale = max_abs(b, N * d);
+        CHECK_MSG(err <= 1e-4 * scale, "%s: hidden state %d: max err %.3g > 1e-4 * %.3g", prefix, l, err, scale);
+    }
+    double terr = max_diff(tok, gtok.data, P * c->d_out), tscale = max_abs(gtok.data, P * c->d_out);
+    CHECK_MSG(terr <= 1e-4 * tscale, "%s: tokens: max err %.3g > 1e-4 * %.3g", prefix, terr, tscale);
+    printf("%s (%s, %d/%d blocks): tokens max err %.3g (scale %.3g, rel %.2g), pixels %.2g\n", prefix, model,
+           c->n_run, c->n_stored, terr, tscale, terr / tscale, dp);
+
+    /* 3. the two llama.cpp-graph mistakes would be caught: their outputs are far from
+     * the golden (>= 1000x the tolerance), so an implementation making either fails 2. */
+    double dcls = max_diff(gcls.data, gtok.data, P * c->d_out), dfew = max_diff(gfew.data, gtok.data, P * c->d_out);
+    CHECK_MSG(dcls > 0.1 * tscale, "CLS-last variant too close (%.3g)", dcls);
+    CHECK_MSG(dfew > 0.1 * tscale, "one-block-fewer variant too close (%.3g)", dfew);
+
+    /* 4. the full path (our preprocessing) gives the same tokens, and st->tokens holds them */
+    CHECK_OK(vit_forward(v, &st, mm, pix, NULL, NULL, &e), &e);
+    double terr2 = max_diff(st.tokens, gtok.data, P * c->d_out);
+    CHECK_MSG(terr2 <= 1e-4 * tscale, "%s: tokens from our pixels: max err %.3g", prefix, terr2);
+
+    free(tok);
+    free(cap.buf);
+    free(pix);
+    vit_state_free(&st);
+    npy_free(&gfew);
+out4:
+    npy_free(&gcls);
+out3:
+    npy_free(&gtok);
+out2:
+    npy_free(&ghid);
+out1:
+    npy_free(&gpix);
+out0:
+    vit_free(v);
+}
+
+/* ---------------- hooks ---------------- */
+
+typedef struct {
+    int calls, pattern_ok, stop_at;
+    double add;
+} hook_probe;
+
+static int probe_pattern(void *user, const hook_info *info, float *data) {
+    hook_probe *p = user;
+    p->calls++;
+    /* every attention row is a probability distribution over the N keys */
+    int64_t H = info->shape[0], N = info->shape[1];
+    int ok = info->n_dims == 3 && info->shape[2] == N;
+    for (int64_t r = 0; ok && r < H * N; r++) {
+        double s = 0;
+        for (int64_t j = 0; j < N; j++) s += data[r * N + j];
+        if (fabs(s - 1) > 1e-4) ok = 0;
+    }
+    p->pattern_ok += ok;
+    return 0;
+}
+
+static int add_to_output(void *user, const hook_info *info, float *data) {
+    hook_probe *p = user;
+    int64_t n = info->shape[0] * info->shape[1];
+    for (int64_t i = 0; i < n; i++) data[i] += (float)p->add;
+    p->calls++;
+    return 0;
+}
+
+static int stop_hook(void *user, const hook_info *info, float *data) {
+    (void)info;
+    (void)data;
+    hook_probe *p = user;
+    return ++p->calls >= p->stop_at;
+}
+
+static void check_hooks(mm_ctx_t *mm) {
+    err_t e = {0};
+    vit_t *v = NULL;
+    CHECK_OK(vit_load(&v, GOLDEN "tiny_f32.gguf", &e), &e);
+    if (!v) return;
+    const vit_config *c = vit_get_config(v);
+    vit_state_t st;
+    CHECK_OK(vit_state_create(&st, v, &e), &e);
+    npy_array_t gpix, gtok;
+    if (load_npy("f32_pad_pixels.npy", &gpix)) return;
+    if (load_npy("f32_pad_tokens.npy", &gtok)) return;
+    int64_t n_out = (int64_t)c->n_patches * c->d_out;
+
+    hook_set_t hs;
+    hook_set_init(&hs);
+    hook_probe pat = {0}, add = {.add = 0.25};
+    CHECK_OK(hook_add(&hs, "v.blk.*.attn.pattern", probe_pattern, &pat, &e), &e);
+    CHECK_OK(hook_add(&hs, "mm.out", add_to_output, &add, &e), &e);
+    CHECK_OK(vit_forward(v, &st, mm, gpix.data, &hs, NULL, &e), &e);
+    CHECK(pat.calls == c->n_run && pat.pattern_ok == c->n_run);
+    CHECK(add.calls == 1);
+    /* the modification is what the caller sees */
+    double dmax = 0;
+    for (int64_t i = 0; i < n_out; i++) dmax = fmax(dmax, fabs(st.tokens[i] - ((float *)gtok.data)[i] - 0.25));
+    CHECK_MSG(dmax < 1e-3, "mm.out edit not visible (%.3g)", dmax);
+
+    /* an intervention upstream changes the result: zero the residual after block 0 */
+    hook_set_init(&hs);
+    hook_probe z = {.add = 0};
+    CHECK_OK(hook_add(&hs, "v.blk.0.resid_post", add_to_output, &(hook_probe){.add = 1.0}, &e), &e);
+    CHECK_OK(vit_forward(v, &st, mm, gpix.data, &hs, NULL, &e), &e);
+    CHECK(max_diff(st.tokens, gtok.data, n_out) > 1e-2);
+    (void)z;
+
+    /* every documented hook point fires once per block, in order */
+    const char *names[] = {"v.embed", "v.pre_ln", "v.blk.1.ln1", "v.blk.1.attn.q", "v.blk.1.attn.k",
+                           "v.blk.1.attn.v", "v.blk.1.attn.pattern", "v.blk.1.attn_out", "v.blk.1.resid_mid",
+                           "v.blk.1.ln2", "v.blk.1.mlp.hidden", "v.blk.1.resid_post", "mm.hidden", "mm.out"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        hook_set_init(&hs);
+        hook_probe cnt = {.add = 0};
+        CHECK_OK(hook_add(&hs, names[i], add_to_output, &cnt, &e), &e);
+        CHECK_OK(vit_forward(v, &st, mm, gpix.data, &hs, NULL, &e), &e);
+        CHECK_MSG(cnt.calls == 1, "hook %s called %d times", names[i], cnt.calls);
+    }
+    hook_set_init(&hs);
+    hook_probe all = {.add = 0};
+    CHECK_OK(hook_add(&hs, "*", add_to_output, &all, &e), &e);
+    CHECK_OK(vit_forward(v, &st, mm, gpix.data, &hs, NULL, &e), &e);
+    CHECK(all.calls == 2 + 10 * c->n_run + 2);
+
+    /* a hook returning non-zero aborts with ERR_CALLBACK */
+    hook_set_init(&hs);
+    hook_probe stop = {.stop_at = 1};
+    CHECK_OK(hook_add(&hs, "v.blk.1.attn.q", stop_hook, &stop, &e), &e);
+    CHECK(vit_forward(v, &st, mm, gpix.data, &hs, NULL, &e) == ERR_CALLBACK);
+    CHECK(strstr(e.msg, "v.blk.1.attn.q") != NULL);
+
+    npy_free(&gpix);
+    npy_free(&gtok);
+    vit_state_free(&st);
+    vit_free(v);
+}
+
+/* ---------------- loading errors ---------------- */
+
+static void check_error(const fx_opts *o, err_code want, const char *needle) {
+    char path[128];
+    snprintf(path, sizeof path, "/tmp/test_vision_bad_%d.gguf", (int)getpid());
+    if (fx_write(path, o, 7)) {
+        test_failures_++;
+        return;
+    }
+    err_t e = {0};
+    vit_t *v = NULL;
+    err_code rc = vit_load(&v, path, &e);
+    CHECK_MSG(rc == want, "expected %s, got %s (%s)", err_code_name(want), err_code_name(rc), e.msg);
+    CHECK_MSG(strstr(e.msg, needle) != NULL, "message '%s' lacks '%s'", e.msg, needle);
+    CHECK(strstr(e.msg, path) != NULL);
+    vit_free(v);
+    remove(path);
+}
+
+static void check_errors(void) {
+    fx_opts o = FX_F32;
+    o.projector = "ldp";
+    check_error(&o, ERR_UNSUPPORTED, "ldp");
+    o = FX_F32;
+    o.omit = "v.blk.1.attn_k.weight";
+    check_error(&o, ERR_NOTFOUND, "v.blk.1.attn_k.weight");
+    o = FX_F32;
+    o.omit = "mm.2.weight";
+    check_error(&o, ERR_NOTFOUND, "mm.2.weight");
+    o = FX_F32;
+    o.pos_rows = 10;
+    check_error(&o, ERR_MISMATCH, "position");
+    o = FX_F32;
+    o.feature_layer = 5;
+    check_error(&o, ERR_RANGE, "feature_layer");
+    err_t e = {0};
+    vit_t *v = NULL;
+    CHECK(vit_load(&v, "/nonexistent/mmproj.gguf", &e) != ERR_OK);
+}
+
+int main(int argc, char **argv) {
+    if (argc == 3 && !strcmp(argv[1], "--write-fixtures")) return write_fixtures(argv[2]);
+    mm_init_blas(argc, argv);
+    err_t e = {0};
+    mm_ctx_t *mm = NULL;
+    CHECK_OK(mm_ctx_create(&mm, 2, &e), &e);
+    if (!mm) return test_result("test_vision");
+    check_case(mm, "tiny_f32.gguf", "f32_pad", "small_45x31.png", PP_PAD);
+    check_case(mm, "tiny_f32.gguf", "f32_crop", "small_45x31.png", PP_CROP);
+    check_case(mm, "tiny_f16.gguf", "f16_pad", "portrait_30x41.png", PP_PAD);
+    check_case(mm, "tiny_f16.gguf", "f16_crop", "portrait_30x41.png", PP_CROP);
+    check_hooks(mm);
+    check_errors();
+    mm_ctx_free(mm);
+    return test_result("test_vision");
+}
