@@ -284,6 +284,19 @@ static void add_rows(float *x, const float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] += y[i];
 }
 
+/* 64-bit FNV-1a over the bits: tells whether a hook edited the pattern, so that a
+ * merely observing hook leaves the forward bit-identical (recomputing z sums in
+ * another order than ops_attention_fwd). */
+static uint64_t bits_hash(const float *x, int64_t n) {
+    uint64_t h = 1469598103934665603ull;
+    const uint32_t *u = (const uint32_t *)(const void *)x;
+    for (int64_t i = 0; i < n; i++) {
+        h ^= u[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
 /* z = A v per head (only after a pattern hook, which may have edited A). */
 static void attn_apply(float *z, const float *att, const float *v, int64_t Nq, int64_t Nk, int n_head, int n_kv,
                        int hd) {
@@ -365,8 +378,11 @@ static err_code run_layers(lm_state_t *s, int64_t pos0, int64_t n, int layer0, c
         ops_attention_fwd(s->z, s->att, s->q, kv_k(&s->kv, l, 0), kv_v(&s->kv, l, 0), n, Nk, c->n_head,
                           c->n_kv_head, (int)hd, pos0, true, bias, pool);
         if (want(o, "blk.%d.attn.pattern", l)) {
+            const int64_t na = (int64_t)c->n_head * n * Nk;
+            const uint64_t before = bits_hash(s->att, na);
             if ((rc = emit(o, "blk.%d.attn.pattern", l, s->att, 3, c->n_head, n, Nk, pos0, err))) return rc;
-            attn_apply(s->z, s->att, kv_v(&s->kv, l, 0), n, Nk, c->n_head, c->n_kv_head, (int)hd);
+            if (bits_hash(s->att, na) != before)
+                attn_apply(s->z, s->att, kv_v(&s->kv, l, 0), n, Nk, c->n_head, c->n_kv_head, (int)hd);
         }
         if ((rc = emit(o, "blk.%d.attn.z", l, s->z, 3, n, c->n_head, hd, pos0, err))) return rc;
         if ((rc = mm_linear(s->mm, xb, s->z, n, (int64_t)c->n_head * hd, L->wo, NULL, err))) return rc;

@@ -29,8 +29,9 @@
  *                                       of the KV cache, so an edit persists for later
  *                                       tokens
  *   blk.L.attn.pattern [n_head][n][Nk]  post-softmax, Nk = pos0 + n keys; when a hook
- *                                       is registered here z is recomputed from the
- *                                       (possibly edited) pattern
+ *                                       a hook may edit it: z is then recomputed
+ *                                       from the edited pattern (an observing
+ *                                       hook leaves the forward bit-identical)
  *   blk.L.attn.z [n][n_head][hd]        per-head outputs before attn_output
  *   blk.L.mlp.hidden [n][hidden]
  *   final_norm [r][dim], logits [r][n_vocab]  r = rows whose logits are computed (the

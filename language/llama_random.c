@@ -91,7 +91,7 @@ err_code lm_write_random(const char *path, const lm_random_spec *sp, err_t *err)
     gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", sp->norm_eps);
     gguf_writer_set_f32(w, "llama.rope.freq_base", sp->rope_base);
     const double sd = 1.0 / sqrt((double)D), sh = 1.0 / sqrt((double)H);
-    if ((rc = add(w, &b, &r, "token_embd.weight", sp->type, D, sp->n_vocab, 0.0, 1.0, err))) goto done;
+    if ((rc = add(w, &b, &r, "token_embd.weight", sp->type, D, sp->n_vocab, 0.0, sp->embd_std > 0 ? sp->embd_std : 1.0, err))) goto done;
     for (int l = 0; l < sp->n_layer && !rc; l++) {
         struct {
             const char *s;

@@ -52,9 +52,9 @@ err_code llava_default_paths(char *lm, char *mmproj, err_t *err) {
         exe[n] = '\0';
         char *slash = strrchr(exe, '/');
         if (slash) *slash = '\0';
-        snprintf(dir, sizeof dir, "%s/..", exe);
-        if (join(lm, dir, LLAVA_DEFAULT_LM) && join(mmproj, dir, LLAVA_DEFAULT_MMPROJ) && readable(lm) &&
-            readable(mmproj))
+        int k = snprintf(dir, sizeof dir, "%s/..", exe);
+        if (k > 0 && k < (int)sizeof dir && join(lm, dir, LLAVA_DEFAULT_LM) && join(mmproj, dir, LLAVA_DEFAULT_MMPROJ) &&
+            readable(lm) && readable(mmproj))
             return ERR_OK;
     } else {
         snprintf(dir, sizeof dir, "(unknown executable dir)");
