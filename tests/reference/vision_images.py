@@ -49,6 +49,28 @@ def main(out):
     p = np.asarray(photo(20, 12, 4))
     alpha = np.tile(np.linspace(0, 255, 20).astype(np.uint8), (12, 1))[..., None]
     Image.fromarray(np.concatenate([p, alpha], -1), "RGBA").save(os.path.join(out, "alpha_20x12.png"))
+    a = alpha.astype(np.uint32)
+    white = (p.astype(np.uint32) * a + (255 - a) * 255 + 127) // 255
+    Image.fromarray(white.astype(np.uint8), "RGB").save(os.path.join(out, "alpha_20x12_white.png"))
+    # the same picture in every format the loader must read
+    f = os.path.join(out, "formats")
+    os.makedirs(f, exist_ok=True)
+    src = photo(45, 31, 2)
+    src.save(os.path.join(f, "small.bmp"))
+    src.save(os.path.join(f, "small.tga"))
+    src.save(os.path.join(f, "small.ppm"))
+    src.convert("L").save(os.path.join(f, "small_gray.pgm"))
+    src.convert("L").save(os.path.join(f, "small_gray.png"))
+    src.save(os.path.join(f, "small.jpg"), quality=95)
+    src.save(os.path.join(f, "small_prog.jpg"), quality=95, progressive=True)
+    # what libjpeg (through PIL) decodes: stb's decoder must agree closely
+    Image.open(os.path.join(f, "small.jpg")).convert("RGB").save(os.path.join(f, "small_jpg_decoded.png"))
+    gif = src.quantize(64)
+    gif.save(os.path.join(f, "small.gif"))
+    gif.convert("RGB").save(os.path.join(f, "small_gif_decoded.png"))
+    # 16-bit PNG: stb reduces to 8 bits (v >> 8)
+    a16 = (np.asarray(src.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
+    Image.fromarray(a16, "I;16").save(os.path.join(f, "small_gray16.png"))
     return 0
 
 

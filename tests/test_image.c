@@ -1,0 +1,273 @@
+/* test_image.c — image loading (every format, gray, alpha, errors, limits) and the
+ * preprocessing pipelines against Pillow (goldens from tests/reference/vision_ref.py
+ * --resample), identity at the model size, and the geometry back to the original. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "vision/image.h"
+#include "vision/preprocess.h"
+
+#define GOLDEN LM_SOURCE_DIR "/tests/golden/vision/"
+
+static const float CLIP_MEAN[3] = {0.48145466f, 0.4578275f, 0.40821073f};
+static const float CLIP_STD[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+
+static int load(const char *name, img_t *im) {
+    err_t e = {0};
+    char p[1024];
+    snprintf(p, sizeof p, GOLDEN "%s", name);
+    if (img_load(im, p, NULL, &e)) {
+        fprintf(stderr, "%s\n", e.msg);
+        test_failures_++;
+        return 1;
+    }
+    return 0;
+}
+
+/* max and mean |a-b| over all channels; -1 when sizes differ */
+static int img_cmp(const img_t *a, const img_t *b, double *mean) {
+    if (a->w != b->w || a->h != b->h) return -1;
+    int mx = 0;
+    double s = 0;
+    size_t n = (size_t)a->w * a->h * 3;
+    for (size_t i = 0; i < n; i++) {
+        int d = abs((int)a->rgb[i] - (int)b->rgb[i]);
+        if (d > mx) mx = d;
+        s += d;
+    }
+    if (mean) *mean = s / (double)n;
+    return mx;
+}
+
+static void check_formats(void) {
+    img_t ref, gray, im;
+    if (load("small_45x31.png", &ref) || load("formats/small_gray.png", &gray)) return;
+    CHECK(ref.w == 45 && ref.h == 31);
+    /* lossless formats decode to exactly the PNG's pixels */
+    const char *exact[] = {"formats/small.bmp", "formats/small.tga", "formats/small.ppm"};
+    for (int i = 0; i < 3; i++) {
+        if (load(exact[i], &im)) continue;
+        int d = img_cmp(&im, &ref, NULL);
+        CHECK_MSG(d == 0, "%s differs from the PNG by %d", exact[i], d);
+        img_free(&im);
+    }
+    /* grayscale expands to R = G = B; 16-bit reduces to 8 bits */
+    const char *grays[] = {"formats/small_gray.png", "formats/small_gray.pgm", "formats/small_gray16.png"};
+    for (int i = 0; i < 3; i++) {
+        if (load(grays[i], &im)) continue;
+        int d = img_cmp(&im, &gray, NULL);
+        CHECK_MSG(d == 0, "%s differs from the gray PNG by %d", grays[i], d);
+        int rgb_equal = 1;
+        for (int k = 0; k < im.w * im.h; k++)
+            if (im.rgb[3 * k] != im.rgb[3 * k + 1] || im.rgb[3 * k] != im.rgb[3 * k + 2]) rgb_equal = 0;
+        CHECK(rgb_equal);
+        img_free(&im);
+    }
+    /* GIF: first frame, palette expanded exactly as PIL decodes it */
+    img_t gif_ref;
+    if (!load("formats/small_gif_decoded.png", &gif_ref) && !load("formats/small.gif", &im)) {
+        CHECK(img_cmp(&im, &gif_ref, NULL) == 0);
+        img_free(&im);
+        img_free(&gif_ref);
+    }
+    /* JPEG (baseline and progressive of the same picture): decoders may differ in
+     * IDCT and chroma upsampling rounding, so compare with libjpeg's decode (via PIL)
+     * loosely; the source itself is further away (4:2:0 chroma on a noisy image). */
+    img_t jref;
+    const char *jpegs[] = {"formats/small.jpg", "formats/small_prog.jpg"};
+    if (!load("formats/small_jpg_decoded.png", &jref)) {
+        for (int i = 0; i < 2; i++) {
+            if (load(jpegs[i], &im)) continue;
+            double mean;
+            int d = img_cmp(&im, &jref, &mean);
+            printf("%s vs libjpeg: max %d, mean %.3f\n", jpegs[i], d, mean);
+            CHECK_MSG(d >= 0 && mean < 1.5 && d <= 24, "%s: mean abs diff %.2f (max %d)", jpegs[i], mean, d);
+            img_free(&im);
+        }
+        img_free(&jref);
+    }
+    /* alpha composited over white: out = (a c + (255 - a) 255) / 255 rounded */
+    img_t a, white;
+    if (!load("alpha_20x12.png", &a) && !load("alpha_20x12_white.png", &white)) {
+        CHECK(img_cmp(&a, &white, NULL) == 0);
+        CHECK(a.rgb[0] == 255 && a.rgb[1] == 255 && a.rgb[2] == 255); /* alpha 0 column */
+        img_free(&a);
+        img_free(&white);
+    }
+    img_free(&ref);
+    img_free(&gray);
+}
+
+static void check_errors(void) {
+    err_t e = {0};
+    img_t im;
+    /* not an image */
+    const char text[] = "hello, this is not an image at all\n";
+    CHECK(img_load_memory(&im, text, sizeof text, "notes.txt", NULL, &e) == ERR_FORMAT);
+    CHECK(strstr(e.msg, "notes.txt") != NULL);
+    CHECK(img_load_memory(&im, text, 0, "empty.png", NULL, &e) == ERR_FORMAT);
+    CHECK(img_load(&im, "/nonexistent/x.png", NULL, &e) == ERR_IO);
+    CHECK(strstr(e.msg, "/nonexistent/x.png") != NULL);
+
+    /* truncated PNG: header fine, data cut */
+    FILE *f = fopen(GOLDEN "photo_160x120.png", "rb");
+    unsigned char buf[200000];
+    size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (f) fclose(f);
+    CHECK(n > 1000);
+    err_code rc = img_load_memory(&im, buf, n / 2, "cut.png", NULL, &e);
+    CHECK_MSG(rc == ERR_FORMAT, "truncated PNG: %s", e.msg);
+    CHECK(strstr(e.msg, "cut.png") != NULL);
+    if (rc == ERR_OK) img_free(&im);
+
+    /* a PNG header claiming 16385 x 2000 (over the default side limit): rejected from
+     * the header alone (33 bytes, no pixel data), before any decoding */
+    unsigned char big[64];
+    memcpy(big, buf, 33 < n ? 33 : n);
+    big[16] = 0, big[17] = 0, big[18] = 0x40, big[19] = 0x01; /* width 16385 */
+    big[20] = 0, big[21] = 0, big[22] = 0x07, big[23] = 0xd0; /* height 2000 */
+    CHECK(img_load_memory(&im, big, 33, "huge.png", NULL, &e) == ERR_RANGE);
+    CHECK_MSG(strstr(e.msg, "16385x2000") != NULL, "%s", e.msg);
+
+    /* a zero-width PNG header */
+    memcpy(big, buf, 33);
+    big[16] = big[17] = big[18] = big[19] = 0;
+    CHECK(img_load_memory(&im, big, 33, "zero.png", NULL, &e) != ERR_OK);
+    CHECK(strstr(e.msg, "zero.png") != NULL);
+
+    /* the limit is configurable */
+    img_opts o = {.max_w = 100, .max_h = 100};
+    CHECK(img_load_memory(&im, buf, n, "photo.png", &o, &e) == ERR_RANGE);
+    o.max_w = o.max_h = 160;
+    CHECK_OK(img_load_memory(&im, buf, n, "photo.png", &o, &e), &e);
+    img_free(&im);
+}
+
+/* Our Pillow-bicubic pipelines against PIL itself: identical u8 pixels expected; the
+ * spec allows 1/255 per channel. */
+static void check_resample(void) {
+    struct {
+        const char *src, *golden;
+        pp_pipeline pipe;
+    } cases[] = {{"photo_160x120.png", "photo_pad224.png", PP_PAD},
+                 {"photo_160x120.png", "photo_crop224.png", PP_CROP},
+                 {"small_45x31.png", "small_pad224.png", PP_PAD},
+                 {"small_45x31.png", "small_crop224.png", PP_CROP}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        img_t src, want, got;
+        if (load(cases[i].src, &src)) continue;
+        if (load(cases[i].golden, &want)) continue;
+        err_t e = {0};
+        pp_geom g;
+        CHECK_OK(pp_model_image(&src, cases[i].pipe, 224, 14, CLIP_MEAN, &got, &g, &e), &e);
+        double mean = 0;
+        int d = img_cmp(&got, &want, &mean);
+        CHECK_MSG(d >= 0 && d <= 1, "%s -> %s: max diff %d", cases[i].src, cases[i].golden, d);
+        printf("%s %s 224: max |ours - PIL| = %d, mean %.4f\n", cases[i].src, pp_pipeline_name(cases[i].pipe), d,
+               mean);
+        img_free(&src);
+        img_free(&want);
+        img_free(&got);
+    }
+}
+
+static void check_identity_and_norm(void) {
+    err_t e = {0};
+    img_t src, out;
+    CHECK_OK(img_create(&src, 224, 224, &e), &e);
+    for (int i = 0; i < 224 * 224 * 3; i++) src.rgb[i] = (uint8_t)((i * 7919) >> 3);
+    for (int p = 0; p < 2; p++) {
+        pp_geom g;
+        CHECK_OK(pp_model_image(&src, (pp_pipeline)p, 224, 14, CLIP_MEAN, &out, &g, &e), &e);
+        CHECK_MSG(!memcmp(out.rgb, src.rgb, 224 * 224 * 3), "pipeline %d changed a 224x224 image", p);
+        CHECK(g.sx == 1 && g.sy == 1 && g.ox == 0 && g.oy == 0 && g.grid == 16);
+        img_free(&out);
+    }
+    /* normalisation: CHW, (v/255 - mean)/std */
+    float *x = malloc(sizeof(float) * 3 * 224 * 224);
+    pp_geom g;
+    CHECK_OK(pp_run(&src, PP_PAD, 224, 14, CLIP_MEAN, CLIP_STD, x, &g, &e), &e);
+    int idx = 37 * 224 + 101;
+    for (int c = 0; c < 3; c++)
+        CHECK_NEAR(x[c * 224 * 224 + idx], (src.rgb[3 * idx + c] / 255.0 - CLIP_MEAN[c]) / CLIP_STD[c], 1e-6);
+    free(x);
+    img_free(&src);
+    CHECK(pp_pipeline_from_name("pad") == PP_PAD && pp_pipeline_from_name("crop") == PP_CROP);
+    CHECK(pp_pipeline_from_name("squash") == -1);
+}
+
+/* A bright square in the original lands where the geometry says, in both pipelines. */
+static void check_geometry(void) {
+    err_t e = {0};
+    img_t src;
+    int W = 300, H = 180;
+    CHECK_OK(img_create(&src, W, H, &e), &e);
+    int x0 = 200, y0 = 40, x1 = 240, y1 = 100; /* [x0, x1) x [y0, y1) white */
+    for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++) memset(src.rgb + ((size_t)y * W + x) * 3, 255, 3);
+    for (int p = 0; p < 2; p++) {
+        img_t m;
+        pp_geom g;
+        CHECK_OK(pp_model_image(&src, (pp_pipeline)p, 224, 14, CLIP_MEAN, &m, &g, &e), &e);
+        /* centroid of bright pixels in the model image vs the mapped centre */
+        double sx = 0, sy = 0, sw = 0;
+        for (int y = 0; y < 224; y++)
+            for (int x = 0; x < 224; x++) {
+                double v = m.rgb[(y * 224 + x) * 3 + 1] / 255.0;
+                if (v > 0.6) sx += x + 0.5, sy += y + 0.5, sw += 1;
+            }
+        double cx = ((x0 + x1) / 2.0) * g.sx + g.ox, cy = ((y0 + y1) / 2.0) * g.sy + g.oy;
+        CHECK(sw > 0);
+        CHECK_MSG(fabs(sx / sw - cx) < 0.75 && fabs(sy / sw - cy) < 0.75, "%s: centroid (%.2f,%.2f) vs mapped (%.2f,%.2f)",
+                  pp_pipeline_name(g.pipeline), sx / sw, sy / sw, cx, cy);
+        /* the cell containing the square's centre has a box containing the centre */
+        int c = (int)(cx / 14), r = (int)(cy / 14);
+        double box[4];
+        CHECK(pp_cell_box(&g, r, c, box));
+        double ox = (x0 + x1) / 2.0, oy = (y0 + y1) / 2.0;
+        CHECK(box[0] <= ox && ox < box[2] && box[1] <= oy && oy < box[3]);
+        /* cells tile the visible part of the image without gaps */
+        double area = 0;
+        for (int rr = 0; rr < g.grid; rr++)
+            for (int cc = 0; cc < g.grid; cc++)
+                if (pp_cell_box(&g, rr, cc, box)) area += (box[2] - box[0]) * (box[3] - box[1]);
+        double visible = p == PP_PAD ? (double)W * H : (224 / g.sx) * (224 / g.sy);
+        CHECK_NEAR(area, visible, 1e-6 * visible);
+        img_free(&m);
+    }
+    /* pad: 300x180 -> square 300, vertical offset 60, scale 224/300; first grid row
+     * shows only padding */
+    pp_geom g;
+    img_t m;
+    CHECK_OK(pp_model_image(&src, PP_PAD, 224, 14, CLIP_MEAN, &m, &g, &e), &e);
+    double box[4];
+    CHECK(!pp_cell_box(&g, 0, 0, box));
+    CHECK(m.rgb[0] == 122 && m.rgb[1] == 116 && m.rgb[2] == 104); /* LLaVA's mean colour */
+    CHECK(pp_cell_box(&g, 8, 8, box));
+    CHECK_NEAR(box[0], 112 * 300.0 / 224, 1e-9);
+    CHECK_NEAR(box[1], 112 * 300.0 / 224 - 60, 1e-9);
+    double a, b, c2, d2;
+    pp_grid_affine(&g, &a, &b, &c2, &d2);
+    CHECK_NEAR(a, 224.0 / 300 / 14, 1e-12);
+    CHECK_NEAR(d2, 60 * 224.0 / 300 / 14, 1e-12);
+    img_free(&m);
+    /* crop: 300x180 -> 373x224 (int(224*300/180)), left offset (373-224)/2 = 74 */
+    CHECK_OK(pp_model_image(&src, PP_CROP, 224, 14, CLIP_MEAN, &m, &g, &e), &e);
+    CHECK_NEAR(g.sx, 373.0 / 300, 1e-12);
+    CHECK_NEAR(g.ox, -74, 1e-12);
+    img_free(&m);
+    img_free(&src);
+}
+
+int main(void) {
+    check_formats();
+    check_errors();
+    check_resample();
+    check_identity_and_norm();
+    check_geometry();
+    return test_result("test_image");
+}
