@@ -14,12 +14,14 @@ typedef struct {
 
 /* Add a declaration and a table line per command (keep the table sorted). */
 
+int cmd_ask(int argc, char **argv);
 int cmd_convert_vocab(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_toy(int argc, char **argv);
 
 #define CLI_COMMANDS \
+    {"ask", cmd_ask, "answer a question about an image (LLaVA; --json, --logits-out)"}, \
     {"convert-vocab", cmd_convert_vocab, "SentencePiece .model -> GGUF holding only the tokenizer keys"}, \
     {"info", cmd_info, "show a GGUF file: hyper-parameters, metadata, tensors (--json)"}, \
     {"tokenize", cmd_tokenize, "show the token ids and pieces of a text or a LLaVA prompt"}, \
