@@ -16,15 +16,21 @@ typedef struct {
 
 int cmd_ask(int argc, char **argv);
 int cmd_convert_vocab(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_make_model(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_toy(int argc, char **argv);
+int cmd_vqa(int argc, char **argv);
 
 #define CLI_COMMANDS \
     {"ask", cmd_ask, "answer a question about an image (LLaVA; --json, --logits-out)"}, \
     {"convert-vocab", cmd_convert_vocab, "SentencePiece .model -> GGUF holding only the tokenizer keys"}, \
+    {"explain", cmd_explain, "explain an answer: attention, rollout, knockout, occlusion, logit-lens, heads, dla"}, \
     {"info", cmd_info, "show a GGUF file: hyper-parameters, metadata, tensors (--json)"}, \
+    {"make-model", cmd_make_model, "write random-weight LM + mmproj GGUF files with real shapes (presets)"}, \
     {"tokenize", cmd_tokenize, "show the token ids and pieces of a text or a LLaVA prompt"}, \
-    {"toy", cmd_toy, "toy world: generate scene/question data sets, train the toy model"},
+    {"toy", cmd_toy, "toy world: generate scene/question data sets, train the toy model"}, \
+    {"vqa", cmd_vqa, "VQA regression runner: accuracy per question type, --expect, shards"},
 
 #endif

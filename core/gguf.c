@@ -556,7 +556,7 @@ static bool read_int(gguf_type t, const uint8_t *p, int64_t *s, uint64_t *u, boo
 /* Integer value as a signed range check: fits in [lo, hi]. */
 static err_code get_int_in(const gguf_t *g, const char *key, int64_t lo, uint64_t hi, int64_t *s_out,
                            uint64_t *u_out, err_t *err) {
-    const gguf_kv *kv;
+    const gguf_kv *kv = NULL;
     err_code rc = get_kv(g, key, &kv, err);
     if (rc) return rc;
     int64_t s = 0;
@@ -590,7 +590,7 @@ err_code gguf_get_i64(const gguf_t *g, const char *key, int64_t *out, err_t *err
 }
 
 err_code gguf_get_f32(const gguf_t *g, const char *key, float *out, err_t *err) {
-    const gguf_kv *kv;
+    const gguf_kv *kv = NULL;
     err_code rc = get_kv(g, key, &kv, err);
     if (rc) return rc;
     if (kv->type == GGUF_T_F32) {
@@ -607,7 +607,7 @@ err_code gguf_get_f32(const gguf_t *g, const char *key, float *out, err_t *err) 
 }
 
 err_code gguf_get_bool(const gguf_t *g, const char *key, bool *out, err_t *err) {
-    const gguf_kv *kv;
+    const gguf_kv *kv = NULL;
     err_code rc = get_kv(g, key, &kv, err);
     if (rc) return rc;
     if (kv->type != GGUF_T_BOOL)
@@ -625,7 +625,7 @@ static void str_at(const gguf_t *g, size_t off, const char **s, size_t *len) {
 }
 
 err_code gguf_get_str_view(const gguf_t *g, const char *key, const char **s, size_t *len, err_t *err) {
-    const gguf_kv *kv;
+    const gguf_kv *kv = NULL;
     err_code rc = get_kv(g, key, &kv, err);
     if (rc) return rc;
     if (kv->type != GGUF_T_STRING)
@@ -658,7 +658,7 @@ static err_code get_arr(const gguf_t *g, const char *key, const gguf_kv **kv, er
 }
 
 err_code gguf_get_arr_len(const gguf_t *g, const char *key, gguf_type elem_type, uint64_t *n, err_t *err) {
-    const gguf_kv *kv;
+    const gguf_kv *kv = NULL;
     err_code rc = get_arr(g, key, &kv, err);
     if (rc) return rc;
     if (kv->arr_type != elem_type)
@@ -676,7 +676,7 @@ static err_code check_n(const gguf_t *g, const char *key, const gguf_kv *kv, uin
 }
 
 err_code gguf_get_arr_f32(const gguf_t *g, const char *key, float *out, uint64_t n, err_t *err) {
-    const gguf_kv *kv;
+    const gguf_kv *kv = NULL;
     err_code rc = get_arr(g, key, &kv, err);
     if (rc) return rc;
     if (kv->arr_type != GGUF_T_F32 && kv->arr_type != GGUF_T_F64)
@@ -697,7 +697,7 @@ err_code gguf_get_arr_f32(const gguf_t *g, const char *key, float *out, uint64_t
 }
 
 err_code gguf_get_arr_i32(const gguf_t *g, const char *key, int32_t *out, uint64_t n, err_t *err) {
-    const gguf_kv *kv;
+    const gguf_kv *kv = NULL;
     err_code rc = get_arr(g, key, &kv, err);
     if (rc) return rc;
     gguf_type t = kv->arr_type;
@@ -719,7 +719,7 @@ err_code gguf_get_arr_i32(const gguf_t *g, const char *key, int32_t *out, uint64
 }
 
 err_code gguf_get_arr_str(const gguf_t *g, const char *key, uint64_t i, const char **s, size_t *len, err_t *err) {
-    const gguf_kv *kv;
+    const gguf_kv *kv = NULL;
     err_code rc = get_arr(g, key, &kv, err);
     if (rc) return rc;
     if (kv->arr_type != GGUF_T_STRING)

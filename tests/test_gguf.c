@@ -322,7 +322,7 @@ int main(void) {
                                                                    (uint64_t)STREAM_COLS * STREAM_ROWS * 4);
     gguf_writer_free(w);
 
-    size_t n;
+    size_t n = 0;
     unsigned char *bytes = slurp(path, &n);
     CHECK(bytes && n > 24);
     /* Header bytes: magic, version 3, tensor count, kv count (no alignment key at 32). */
