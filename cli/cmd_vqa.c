@@ -1,0 +1,341 @@
+/* cmd_vqa.c — `llava-mech vqa`: the VQA regression runner (toy/vqa.h) driving a
+ * LLaVA through language/llava.h, and `llava-mech vqa merge` for shard outputs.
+ * Exit codes: 0 ok, 1 error, 2 usage, 3 accuracy below --expect. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "language/llava.h"
+#include "toy/vqa.h"
+
+enum { EXIT_USAGE = 2, EXIT_REGRESSION = 3 };
+
+static void vqa_usage(FILE *f) {
+    fprintf(f,
+            "usage: llava-mech vqa DATASET.jsonl -o OUTDIR [-m LM.gguf --mmproj MMPROJ.gguf]\n"
+            "                      [--expect SUMMARY.json] [--tolerance X] [--shard I/N] [--limit K]\n"
+            "                      [--threads T] [--pipeline pad|crop] [--n-predict K]\n"
+            "       llava-mech vqa merge SHARD_OUTDIR... -o OUTDIR [--allow-partial]\n"
+            "                      [--expect SUMMARY.json] [--tolerance X]\n"
+            "\n"
+            "Answers every question of DATASET.jsonl (one JSON per line with image, question,\n"
+            "answer, optional id and type; the format 'toy generate' writes) greedily and\n"
+            "compares the first word of the answer with the expected one, ignoring case and\n"
+            "punctuation. Writes OUTDIR/results.jsonl (one line per example) and\n"
+            "OUTDIR/summary.json (accuracy overall and per type, confusion of answers per type,\n"
+            "model files with sizes and SHA-256, pipeline, data set, shard).\n"
+            "  -m, --mmproj    model files (default: the shipped toy model)\n"
+            "  --expect FILE   a summary.json to hold the run to: exit 3 when the overall or any\n"
+            "                  type's accuracy is below the recorded one by more than --tolerance\n"
+            "  --tolerance X   allowed accuracy drop (default 0.01)\n"
+            "  --shard I/N     run only the I-th of N contiguous blocks (0 <= I < N), e.g. one per\n"
+            "                  machine; combine the outputs with 'vqa merge'\n"
+            "  --limit K       only the first K examples (applied before sharding)\n"
+            "  --threads T     CPU threads (default: all)\n"
+            "  --pipeline P    image preprocessing: pad (default, llama.cpp) or crop (HF)\n"
+            "  --n-predict K   max generated tokens per answer (default 8)\n"
+            "merge: concatenates shard outputs (same data set, model and pipeline; every shard\n"
+            "0..N-1 present unless --allow-partial) and recomputes the summary.\n"
+            "Exit status: 0 ok, 1 error, 2 bad arguments, 3 accuracy below --expect.\n");
+}
+
+static int fail(int code, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+static int fail(int code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "llava-mech vqa: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return code;
+}
+
+static bool parse_size(const char *s, size_t *out) {
+    if (!s || !*s || *s == '-' || *s == '+') return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) return false;
+    *out = (size_t)v;
+    return true;
+}
+
+static bool mkdir_p(const char *path) {
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf) return false;
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++)
+        if (buf[i] == '/' || buf[i] == 0) {
+            char c = buf[i];
+            buf[i] = 0;
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return false;
+            buf[i] = c;
+        }
+    return true;
+}
+
+/* Prints the summary table on stdout. */
+static void print_summary(const cJSON *s) {
+    const cJSON *per = cJSON_GetObjectItemCaseSensitive(s, "per_type");
+    printf("%-10s %6s %8s %9s\n", "type", "n", "correct", "accuracy");
+    for (const cJSON *t = per ? per->child : NULL; t; t = t->next)
+        printf("%-10s %6.0f %8.0f %9.4f\n", t->string, cJSON_GetObjectItemCaseSensitive(t, "n")->valuedouble,
+               cJSON_GetObjectItemCaseSensitive(t, "correct")->valuedouble,
+               cJSON_GetObjectItemCaseSensitive(t, "accuracy")->valuedouble);
+    printf("%-10s %6.0f %8.0f %9.4f\n", "overall", cJSON_GetObjectItemCaseSensitive(s, "n")->valuedouble,
+           cJSON_GetObjectItemCaseSensitive(s, "correct")->valuedouble,
+           cJSON_GetObjectItemCaseSensitive(s, "accuracy")->valuedouble);
+}
+
+/* --expect: 0 when met, EXIT_REGRESSION (after one stderr line per failure), 1 on a
+ * bad expectation file. */
+static int check_expect(const cJSON *summary, const char *expect_path, double tol) {
+    if (!expect_path) return 0;
+    err_t err = {0};
+    cJSON *want = NULL;
+    if (vqa_json_load(&want, expect_path, &err)) return fail(1, "--expect: %s", err.msg);
+    char report[4096];
+    int n = vqa_expect(summary, want, tol, report, sizeof report);
+    cJSON_Delete(want);
+    if (n < 0) return fail(1, "--expect: %s has no \"accuracy\" (not a vqa summary.json)", expect_path);
+    if (n == 0) {
+        printf("expectation met: %s (tolerance %.4f)\n", expect_path, tol);
+        return 0;
+    }
+    for (char *line = strtok(report, "\n"); line; line = strtok(NULL, "\n"))
+        fprintf(stderr, "llava-mech vqa: regression: %s (expected from %s)\n", line, expect_path);
+    return EXIT_REGRESSION;
+}
+
+static bool parse_tolerance(const char *s, double *tol) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || end == s || !(v >= 0 && v <= 1)) return false;
+    *tol = v;
+    return true;
+}
+
+static int vqa_merge_cmd(int argc, char **argv) {
+    const char *out = NULL, *expect = NULL;
+    double tol = 0.01;
+    bool partial = false;
+    const char **dirs = calloc((size_t)argc, sizeof *dirs);
+    int n_dirs = 0;
+    if (!dirs) return fail(1, "out of memory");
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_val = i + 1 < argc;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            free(dirs);
+            vqa_usage(stdout);
+            return 0;
+        } else if ((!strcmp(a, "-o") || !strcmp(a, "--out")) && has_val) {
+            out = argv[++i];
+        } else if (!strcmp(a, "--expect") && has_val) {
+            expect = argv[++i];
+        } else if (!strcmp(a, "--tolerance") && has_val) {
+            if (!parse_tolerance(argv[++i], &tol)) {
+                free(dirs);
+                return fail(EXIT_USAGE, "--tolerance: '%s' is not a number in [0, 1]", argv[i]);
+            }
+        } else if (!strcmp(a, "--allow-partial")) {
+            partial = true;
+        } else if (a[0] == '-') {
+            free(dirs);
+            return fail(EXIT_USAGE, "merge: unknown or incomplete option '%s' (see --help)", a);
+        } else {
+            dirs[n_dirs++] = a;
+        }
+    }
+    if (!out || !n_dirs) {
+        free(dirs);
+        return fail(EXIT_USAGE, "merge: needs shard folders and -o OUTDIR (see --help)");
+    }
+    err_t err = {0};
+    err_code rc = vqa_merge(dirs, n_dirs, out, partial, &err);
+    free(dirs);
+    if (rc) return fail(1, "merge: %s", err.msg);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/summary.json", out);
+    cJSON *s = NULL;
+    if (vqa_json_load(&s, path, &err)) return fail(1, "%s", err.msg);
+    print_summary(s);
+    int code = check_expect(s, expect, tol);
+    cJSON_Delete(s);
+    return code;
+}
+
+typedef struct {
+    llava_t *l;
+    llava_gen_params_t g;
+} model_ctx;
+
+static err_code ask_model(void *vctx, const char *image_path, const char *question, char *answer, size_t cap,
+                          err_t *err) {
+    model_ctx *c = vctx;
+    llava_answer_t a;
+    err_code rc = llava_ask(c->l, image_path, question, &c->g, &a, err);
+    if (!rc) snprintf(answer, cap, "%s", a.text ? a.text : "");
+    llava_answer_free(&a);
+    return rc;
+}
+
+static void progress(void *ctx, size_t done, size_t total, size_t correct) {
+    (void)ctx;
+    if (done % 10 == 0 || done == total)
+        fprintf(stderr, "\rvqa: %zu/%zu  accuracy %.4f", done, total, (double)correct / (double)done);
+    if (done == total) fputc('\n', stderr);
+}
+
+int cmd_vqa(int argc, char **argv) {
+    if (argc >= 2 && !strcmp(argv[1], "merge")) return vqa_merge_cmd(argc - 1, argv + 1);
+    const char *data = NULL, *out = NULL, *lm = NULL, *mmproj = NULL, *expect = NULL;
+    double tol = 0.01;
+    size_t shard = 0, n_shards = 1, limit = 0, threads = 0, n_predict = 8;
+    llava_params_t p = llava_default_params();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool has_val = i + 1 < argc;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            vqa_usage(stdout);
+            return 0;
+        } else if ((!strcmp(a, "-o") || !strcmp(a, "--out")) && has_val) {
+            out = argv[++i];
+        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has_val) {
+            lm = argv[++i];
+        } else if (!strcmp(a, "--mmproj") && has_val) {
+            mmproj = argv[++i];
+        } else if (!strcmp(a, "--expect") && has_val) {
+            expect = argv[++i];
+        } else if (!strcmp(a, "--tolerance") && has_val) {
+            if (!parse_tolerance(argv[++i], &tol))
+                return fail(EXIT_USAGE, "--tolerance: '%s' is not a number in [0, 1]", argv[i]);
+        } else if (!strcmp(a, "--shard") && has_val) {
+            unsigned long long si, sn;
+            char c;
+            if (sscanf(argv[++i], "%llu/%llu%c", &si, &sn, &c) != 2 || sn < 1 || si >= sn || argv[i][0] == '-')
+                return fail(EXIT_USAGE, "--shard: '%s' is not I/N with 0 <= I < N", argv[i]);
+            shard = (size_t)si;
+            n_shards = (size_t)sn;
+        } else if (!strcmp(a, "--limit") && has_val) {
+            if (!parse_size(argv[++i], &limit) || limit == 0)
+                return fail(EXIT_USAGE, "--limit: '%s' is not a positive count", argv[i]);
+        } else if (!strcmp(a, "--threads") && has_val) {
+            if (!parse_size(argv[++i], &threads) || threads > 1024)
+                return fail(EXIT_USAGE, "--threads: '%s' is not a thread count", argv[i]);
+        } else if (!strcmp(a, "--n-predict") && has_val) {
+            if (!parse_size(argv[++i], &n_predict) || n_predict < 1 || n_predict > 4096)
+                return fail(EXIT_USAGE, "--n-predict: '%s' is not in 1..4096", argv[i]);
+        } else if (!strcmp(a, "--pipeline") && has_val) {
+            int pp = pp_pipeline_from_name(argv[++i]);
+            if (pp < 0) return fail(EXIT_USAGE, "--pipeline: '%s' is not pad or crop", argv[i]);
+            p.pipeline = (pp_pipeline)pp;
+        } else if (a[0] == '-' && a[1]) {
+            return fail(EXIT_USAGE, "unknown or incomplete option '%s' (see --help)", a);
+        } else if (!data) {
+            data = a;
+        } else {
+            return fail(EXIT_USAGE, "one data set only ('%s' and '%s')", data, a);
+        }
+    }
+    if (!data || !out) return fail(EXIT_USAGE, "needs DATASET.jsonl and -o OUTDIR (see --help)");
+    if (!lm != !mmproj) return fail(EXIT_USAGE, "-m and --mmproj go together (or neither: the shipped model)");
+
+    err_t err = {0};
+    vqa_dataset d;
+    if (vqa_dataset_load(&d, data, &err)) return fail(1, "%s", err.msg);
+    vqa_run_opts o = {0};
+    if (vqa_shard_range(d.n, limit, shard, n_shards, &o.begin, &o.end, &err)) {
+        vqa_dataset_free(&d);
+        return fail(EXIT_USAGE, "%s", err.msg);
+    }
+    /* The expectation file is read before the (long) run so a typo fails fast. */
+    if (expect && access(expect, R_OK) != 0) {
+        vqa_dataset_free(&d);
+        return fail(1, "--expect: %s: %s", expect, strerror(errno));
+    }
+
+    p.lm_path = lm;
+    p.mmproj_path = mmproj;
+    p.n_threads = (int)threads;
+    llava_t *l = NULL;
+    if (llava_load(&l, &p, &err)) {
+        vqa_dataset_free(&d);
+        return fail(1, "%s", err.msg);
+    }
+    cJSON *meta = cJSON_CreateObject();
+    cJSON *model = cJSON_AddObjectToObject(meta, "model");
+    cJSON *lm_info = vqa_file_info(l->lm_path, &err);
+    cJSON *mp_info = lm_info ? vqa_file_info(l->mmproj_path, &err) : NULL;
+    cJSON *ds_info = mp_info ? vqa_file_info(data, &err) : NULL;
+    int code = 0;
+    if (!ds_info) {
+        cJSON_Delete(lm_info);
+        cJSON_Delete(mp_info);
+        code = fail(1, "%s", err.msg);
+        goto done;
+    }
+    cJSON_AddItemToObject(model, "lm", lm_info);
+    cJSON_AddItemToObject(model, "mmproj", mp_info);
+    cJSON_AddStringToObject(meta, "pipeline", pp_pipeline_name(l->params.pipeline));
+    cJSON_AddStringToObject(meta, "template", tpl_name(l->params.tpl));
+    cJSON_AddNumberToObject(meta, "n_predict", (double)n_predict);
+    cJSON_AddNumberToObject(ds_info, "n", (double)d.n);
+    cJSON_AddItemToObject(meta, "dataset", ds_info);
+    cJSON *sh = cJSON_AddObjectToObject(meta, "shard");
+    cJSON_AddNumberToObject(sh, "index", (double)shard);
+    cJSON_AddNumberToObject(sh, "count", (double)n_shards);
+    cJSON_AddNumberToObject(sh, "begin", (double)o.begin);
+    cJSON_AddNumberToObject(sh, "end", (double)o.end);
+    cJSON_AddNumberToObject(sh, "limit", (double)limit);
+
+    char path[4200];
+    if (!mkdir_p(out)) {
+        code = fail(1, "%s: cannot create directory: %s", out, strerror(errno));
+        goto done;
+    }
+    snprintf(path, sizeof path, "%s/results.jsonl", out);
+    o.results_out = fopen(path, "w");
+    if (!o.results_out) {
+        code = fail(1, "%s: cannot create: %s", path, strerror(errno));
+        goto done;
+    }
+    if (isatty(STDERR_FILENO)) o.progress = progress;
+    model_ctx mc = {l, llava_default_gen()};
+    mc.g.n_predict = (int)n_predict;
+    vqa_results rs = {0};
+    err_code rc = vqa_run(&d, ask_model, &mc, &o, &rs, &err);
+    if (fclose(o.results_out) != 0 && !rc) rc = err_set(&err, ERR_IO, "%s: write failed", path);
+    if (rc) {
+        vqa_results_free(&rs);
+        code = fail(1, "%s", err.msg);
+        goto done;
+    }
+    cJSON *sum = vqa_summary(&rs, meta);
+    vqa_results_free(&rs);
+    snprintf(path, sizeof path, "%s/summary.json", out);
+    if (vqa_json_write(sum, path, &err)) {
+        cJSON_Delete(sum);
+        code = fail(1, "%s", err.msg);
+        goto done;
+    }
+    print_summary(sum);
+    code = check_expect(sum, expect, tol);
+    cJSON_Delete(sum);
+done:
+    cJSON_Delete(meta);
+    llava_free(l);
+    vqa_dataset_free(&d);
+    return code;
+}
