@@ -15,7 +15,7 @@ static void usage(FILE *f) {
 
 int main(int argc, char **argv) {
     /* Before any BLAS call: OpenBLAS reads OPENBLAS_CORETYPE when it first runs. */
-    mm_init_blas();
+    mm_init_blas(argc, argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -1,14 +1,15 @@
 /* matmul.h — the one matrix-multiply entry point: Y = X W^T (+ bias).
  *
  * X is n x k row-major f32, W a tensor with ne = {k, m} of any quant.h type
- * (row-major [m][k]), Y n x m row-major f32. For n >= 2 W is dequantized in tiles
- * into the context's reused scratch and multiplied with OpenBLAS sgemm; for n == 1
+ * (row-major [m][k]), Y n x m row-major f32. For n > 4 W is dequantized in tiles
+ * into the context's reused scratch and multiplied with OpenBLAS sgemm; for n <= 4
  * a fused dequantize-dot kernel reads each quantized row once. Results do not depend
- * on the number of threads.
+ * on the number of threads (bit-identical). A context (its pool and scratch) serves
+ * one calling thread at a time; mm_linear sets OpenBLAS to 1 thread while its pool
+ * runs and back to mm_ctx_threads() afterwards, so direct cblas calls made between
+ * mm_linear calls use that many threads.
  *
- * mm_init_blas() must run before the first BLAS call of the process (cli main does
- * it): when the CPU has AVX-512 and OPENBLAS_CORETYPE is unset it selects OpenBLAS's
- * SkylakeX kernels (Debian's 0.3.21 picks Haswell on Zen 4/5). */
+ * mm_init_blas(argc, argv) must run first in main (cli main does it): see below. */
 #ifndef LLAVA_MECH_MATMUL_H
 #define LLAVA_MECH_MATMUL_H
 
@@ -31,11 +32,24 @@ int mm_ctx_threads(const mm_ctx_t *c);
 err_code mm_linear(mm_ctx_t *c, float *Y, const float *X, int64_t n, int64_t k, const tensor_t *W,
                    const float *bias, err_t *err);
 
+/* Prefill tiling (see matmul.c): rows of W per dequantized tile for an m x k weight,
+ * a function of the shape only so results do not depend on the thread count.
+ * mm_ctx_set_tile_rows overrides it (0 = automatic; for benchmarks/tuning). */
+int64_t mm_tile_rows(int64_t m, int64_t k);
+void mm_ctx_set_tile_rows(mm_ctx_t *c, int64_t rows);
+
 /* Dequantizes rows [r0, r0+nr) of W (ne = {k, m}) into dst (nr x k f32). */
 void mm_dequant_rows(const tensor_t *W, int64_t r0, int64_t nr, float *dst);
 
-/* Applies the OPENBLAS_CORETYPE choice described above. Returns the core type it set
- * (static string) or NULL when it left the environment alone. Idempotent. */
-const char *mm_init_blas(void);
+/* Call first thing in main with main's argc/argv, before any BLAS call. When the
+ * CPU has AVX-512, OPENBLAS_CORETYPE is unset and OpenBLAS's load-time choice is not
+ * SkylakeX-class, it re-executes the program once (/proc/self/exe, same argv) with
+ * OPENBLAS_CORETYPE=SkylakeX — OpenBLAS reads the variable only when the library
+ * loads, before main. Returns the core type it arranged (static string) in the
+ * process that runs with it, NULL when it left things alone. Overrides:
+ * OPENBLAS_CORETYPE set by the user wins; LLAVA_MECH_NO_CORETYPE=1 disables;
+ * LLAVA_MECH_CORETYPE=NAME asks for another core. Library users without argv may
+ * pass (0, NULL): then it never re-executes. */
+const char *mm_init_blas(int argc, char **argv);
 
 #endif

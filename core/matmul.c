@@ -1,0 +1,174 @@
+/* matmul.c — Y = X W^T (+ bias) for every quant.h type.
+ *
+ * n <= MM_GEMV_MAX (decoding): the rows of W are split across the pool and each row
+ * is reduced against every row of X with the type's fused dequantize-dot kernel, so
+ * the quantized bytes are read once.
+ *
+ * n > MM_GEMV_MAX (prefill): W is cut into tiles of T rows, T a function of (m, k)
+ * only. Each pool thread takes whole tiles, dequantizes a tile into its own slice of
+ * the context's scratch (F32 weights are used in place) and calls single-threaded
+ * cblas_sgemm for Y[:, tile]. OpenBLAS's result for a column depends on how the
+ * N dimension is split across calls and threads (measured: 0.3.21 differs in the
+ * last bits), so fixing the tiles and running each tile as one single-threaded call
+ * is what makes the output independent of the thread count. It also overlaps one
+ * thread's dequantization with the other's sgemm. */
+#include "matmul.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quant.h"
+
+/* Largest n handled by the fused dot kernels: for n up to ~4 re-reading the
+ * (cached) X rows per weight row is cheaper than dequantizing W to f32. */
+#define MM_GEMV_MAX 4
+
+/* Target f32 bytes of one dequantized tile: large enough that repacking X once per
+ * tile is a small fraction of the tile's flops, small enough to stay in L2/L3. */
+#define MM_TILE_BYTES (2u << 20)
+
+struct mm_ctx {
+    pool_t *pool;
+    int nth;
+    float *scratch; /* nth tiles of tile_cap floats */
+    size_t tile_cap;
+    int64_t tile_rows_override; /* 0 = automatic */
+};
+
+err_code mm_ctx_create(mm_ctx_t **out, int n_threads, err_t *err) {
+    *out = NULL;
+    mm_ctx_t *c = calloc(1, sizeof *c);
+    if (!c) return err_set(err, ERR_NOMEM, "matmul: out of memory");
+    err_code rc = pool_create(&c->pool, n_threads, err);
+    if (rc) {
+        free(c);
+        return rc;
+    }
+    c->nth = pool_size(c->pool);
+    openblas_set_num_threads(c->nth);
+    *out = c;
+    return ERR_OK;
+}
+
+void mm_ctx_free(mm_ctx_t *c) {
+    if (!c) return;
+    pool_free(c->pool);
+    free(c->scratch);
+    free(c);
+}
+
+pool_t *mm_ctx_pool(mm_ctx_t *c) { return c->pool; }
+int mm_ctx_threads(const mm_ctx_t *c) { return c->nth; }
+
+void mm_ctx_set_tile_rows(mm_ctx_t *c, int64_t rows) { c->tile_rows_override = rows > 0 ? rows : 0; }
+
+int64_t mm_tile_rows(int64_t m, int64_t k) {
+    int64_t t = (int64_t)(MM_TILE_BYTES / sizeof(float)) / (k > 0 ? k : 1);
+    t = (t + 15) / 16 * 16;
+    if (t < 16) t = 16;
+    if (t > 1024) t = 1024;
+    return t < m ? t : m;
+}
+
+void mm_dequant_rows(const tensor_t *W, int64_t r0, int64_t nr, float *dst) {
+    const int64_t k = W->ne[0];
+    const qt_traits *tr = qt_get(W->type);
+    const size_t rs = qt_row_size(W->type, k);
+    const unsigned char *src = (const unsigned char *)W->data + (size_t)r0 * rs;
+    for (int64_t r = 0; r < nr; r++) tr->to_float(src + (size_t)r * rs, dst + r * k, k);
+}
+
+typedef struct {
+    mm_ctx_t *c;
+    float *Y;
+    const float *X;
+    int64_t n, k, m, tile;
+    const tensor_t *W;
+    const float *bias;
+    size_t row_bytes;
+} mm_job;
+
+static void gemv_worker(void *arg, int ith, int nth) {
+    const mm_job *j = arg;
+    const qt_dot_fn dot = qt_get(j->W->type)->dot;
+    const unsigned char *w = j->W->data;
+    long lo, hi;
+    pool_split((long)j->m, ith, nth, &lo, &hi);
+    for (int64_t r = lo; r < hi; r++) {
+        const void *row = w + (size_t)r * j->row_bytes;
+        const float b = j->bias ? j->bias[r] : 0.0f;
+        for (int64_t i = 0; i < j->n; i++) j->Y[i * j->m + r] = dot(row, j->X + i * j->k, j->k) + b;
+    }
+}
+
+static void gemm_worker(void *arg, int ith, int nth) {
+    const mm_job *j = arg;
+    const int64_t ntiles = (j->m + j->tile - 1) / j->tile;
+    long t0, t1;
+    pool_split((long)ntiles, ith, nth, &t0, &t1);
+    float *scratch = j->c->scratch ? j->c->scratch + (size_t)ith * j->c->tile_cap : NULL;
+    for (int64_t t = t0; t < t1; t++) {
+        const int64_t r0 = t * j->tile;
+        const int64_t nr = j->m - r0 < j->tile ? j->m - r0 : j->tile;
+        const float *B;
+        if (j->W->type == QT_F32) {
+            B = (const float *)j->W->data + r0 * j->k;
+        } else {
+            mm_dequant_rows(j->W, r0, nr, scratch);
+            B = scratch;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->n, (int)nr, (int)j->k, 1.0f,
+                    j->X, (int)j->k, B, (int)j->k, 0.0f, j->Y + r0, (int)j->m);
+        if (j->bias)
+            for (int64_t i = 0; i < j->n; i++) {
+                float *y = j->Y + i * j->m + r0;
+                for (int64_t r = 0; r < nr; r++) y[r] += j->bias[r0 + r];
+            }
+    }
+}
+
+err_code mm_linear(mm_ctx_t *c, float *Y, const float *X, int64_t n, int64_t k, const tensor_t *W,
+                   const float *bias, err_t *err) {
+    const char *name = W->name ? W->name : "(unnamed)";
+    if (W->ne[0] != k)
+        return err_set(err, ERR_MISMATCH, "matmul: tensor %s: has %lld inputs per row, input has %lld",
+                       name, (long long)W->ne[0], (long long)k);
+    const qt_traits *tr = qt_get(W->type);
+    if (!tr) return err_set(err, ERR_UNSUPPORTED, "matmul: tensor %s: unsupported type %d", name, W->type);
+    if (k <= 0 || k % tr->block_size || k > 0x7fffffff)
+        return err_set(err, ERR_MISMATCH, "matmul: tensor %s: row length %lld is not a positive multiple of %s's block size %d",
+                       name, (long long)k, tr->name, tr->block_size);
+    const int64_t m = W->ne[1] * W->ne[2] * W->ne[3];
+    const size_t rs = qt_row_size(W->type, k);
+    if (m <= 0 || m > 0x7fffffff || n < 0 || n > 0x7fffffff)
+        return err_set(err, ERR_RANGE, "matmul: tensor %s: shape %lld x %lld x %lld out of range", name,
+                       (long long)n, (long long)m, (long long)k);
+    if (W->nbytes && W->nbytes < (size_t)m * rs)
+        return err_set(err, ERR_MISMATCH, "matmul: tensor %s: %zu bytes, its shape needs %zu", name,
+                       W->nbytes, (size_t)m * rs);
+    if (n == 0) return ERR_OK;
+
+    mm_job j = {c, Y, X, n, k, m, 0, W, bias, rs};
+    if (n <= MM_GEMV_MAX) {
+        pool_run(c->pool, gemv_worker, &j);
+        return ERR_OK;
+    }
+    j.tile = c->tile_rows_override ? c->tile_rows_override : mm_tile_rows(m, k);
+    if (j.tile > m) j.tile = m;
+    if (W->type != QT_F32) {
+        const size_t need = (size_t)j.tile * (size_t)k;
+        if (need > c->tile_cap) {
+            /* grows only when a larger shape first appears, never in steady state */
+            float *s = malloc((size_t)c->nth * need * sizeof(float));
+            if (!s) return err_set(err, ERR_NOMEM, "matmul: out of memory for a %lld x %lld tile", (long long)j.tile, (long long)k);
+            free(c->scratch);
+            c->scratch = s;
+            c->tile_cap = need;
+        }
+    }
+    openblas_set_num_threads(1);
+    pool_run(c->pool, gemm_worker, &j);
+    openblas_set_num_threads(c->nth);
+    return ERR_OK;
+}

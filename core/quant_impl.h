@@ -1,0 +1,131 @@
+/* quant_impl.h — internal to core/quant*.c and core/matmul*.c (and their tests):
+ * ggml's block layouts and the per-ISA kernels behind the quant.h traits table.
+ *
+ * Block layouts follow ggml/src/ggml-common.h (QK_K = 256 super-blocks). All fp16
+ * fields are stored as raw IEEE half bits. Structs contain only uint8_t/uint16_t
+ * (plus one float in Q8_K), so sizeof equals ggml's block size with no padding; the
+ * static asserts in quant.c pin that down. */
+#ifndef LLAVA_MECH_QUANT_IMPL_H
+#define LLAVA_MECH_QUANT_IMPL_H
+
+#include <stdint.h>
+
+#include "quant.h"
+
+#define QK4_0 32
+#define QK4_1 32
+#define QK5_0 32
+#define QK5_1 32
+#define QK8_0 32
+#define QK8_1 32
+#define QK_K 256
+#define K_SCALE_SIZE 12
+
+typedef struct { uint16_t d; uint8_t qs[QK4_0 / 2]; } block_q4_0;
+typedef struct { uint16_t d, m; uint8_t qs[QK4_1 / 2]; } block_q4_1;
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[QK5_0 / 2]; } block_q5_0;
+typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[QK5_1 / 2]; } block_q5_1;
+typedef struct { uint16_t d; int8_t qs[QK8_0]; } block_q8_0;
+/* Q2_K: 16 sub-blocks of 16; scales hold a 4-bit scale (low) and 4-bit min (high). */
+typedef struct {
+    uint8_t scales[QK_K / 16];
+    uint8_t qs[QK_K / 4];
+    uint16_t d, dmin;
+} block_q2_K;
+/* Q3_K: 2 low bits in qs, the third bit in hmask, 16 6-bit scales packed in 12 bytes. */
+typedef struct {
+    uint8_t hmask[QK_K / 8];
+    uint8_t qs[QK_K / 4];
+    uint8_t scales[12];
+    uint16_t d;
+} block_q3_K;
+/* Q4_K: 8 sub-blocks of 32 with 6-bit scales and mins packed in 12 bytes. */
+typedef struct {
+    uint16_t d, dmin;
+    uint8_t scales[K_SCALE_SIZE];
+    uint8_t qs[QK_K / 2];
+} block_q4_K;
+typedef struct {
+    uint16_t d, dmin;
+    uint8_t scales[K_SCALE_SIZE];
+    uint8_t qh[QK_K / 8];
+    uint8_t qs[QK_K / 2];
+} block_q5_K;
+/* Q6_K: 4 low bits in ql, 2 high bits in qh, 16 int8 scales. */
+typedef struct {
+    uint8_t ql[QK_K / 2];
+    uint8_t qh[QK_K / 4];
+    int8_t scales[QK_K / 16];
+    uint16_t d;
+} block_q6_K;
+typedef struct {
+    float d;
+    int8_t qs[QK_K];
+    int16_t bsums[QK_K / 16];
+} block_q8_K;
+
+/* Unpacks the j-th (0..7) 6-bit scale and min of a Q4_K/Q5_K block (ggml's
+ * get_scale_min_k4): bytes 0-3 hold scales 0-3, bytes 4-7 mins 0-3, bytes 8-11 the
+ * low nibbles of scales/mins 4-7 whose top two bits sit in bits 6-7 of bytes 0-7. */
+static inline void qk_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t *m) {
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (uint8_t)((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4));
+        *m = (uint8_t)((q[j + 4] >> 4) | ((q[j] >> 6) << 4));
+    }
+}
+
+/* Portable reference kernels (quant_ref.c, quant_quantize.c, quant_dot.c). */
+void qt_ref_to_float_f32(const void *src, float *dst, int64_t n);
+void qt_ref_to_float_f16(const void *src, float *dst, int64_t n);
+void qt_ref_to_float_bf16(const void *src, float *dst, int64_t n);
+void qt_ref_to_float_q4_0(const void *src, float *dst, int64_t n);
+void qt_ref_to_float_q4_1(const void *src, float *dst, int64_t n);
+void qt_ref_to_float_q5_0(const void *src, float *dst, int64_t n);
+void qt_ref_to_float_q5_1(const void *src, float *dst, int64_t n);
+void qt_ref_to_float_q8_0(const void *src, float *dst, int64_t n);
+void qt_ref_to_float_q2_K(const void *src, float *dst, int64_t n);
+void qt_ref_to_float_q3_K(const void *src, float *dst, int64_t n);
+void qt_ref_to_float_q4_K(const void *src, float *dst, int64_t n);
+void qt_ref_to_float_q5_K(const void *src, float *dst, int64_t n);
+void qt_ref_to_float_q6_K(const void *src, float *dst, int64_t n);
+void qt_ref_to_float_q8_K(const void *src, float *dst, int64_t n);
+
+void qt_ref_from_float_f32(const float *src, void *dst, int64_t n);
+void qt_ref_from_float_f16(const float *src, void *dst, int64_t n);
+void qt_ref_from_float_bf16(const float *src, void *dst, int64_t n);
+void qt_ref_from_float_q8_0(const float *src, void *dst, int64_t n);
+void qt_ref_from_float_q4_0(const float *src, void *dst, int64_t n);
+void qt_ref_from_float_q4_K(const float *src, void *dst, int64_t n);
+
+/* Portable dot: dequantizes one block at a time into registers/stack and
+ * accumulates in float; `to_float` is the type's reference dequantizer. */
+float qt_ref_dot(qt_to_float_fn to_float, int block_size, size_t type_size, const void *row,
+                 const float *x, int64_t n);
+float qt_ref_dot_f32(const void *row, const float *x, int64_t n);
+
+/* SIMD kernels (quant_avx2.c, quant_avx512.c). Callers must check cpu.h first.
+ * to_float variants are bit-identical to the reference (same operations, no FMA
+ * contraction); dot variants differ from the portable dot only in summation order. */
+float qt_avx2_dot_f32(const void *row, const float *x, int64_t n);
+float qt_avx2_dot_f16(const void *row, const float *x, int64_t n);
+float qt_avx2_dot_q8_0(const void *row, const float *x, int64_t n);
+float qt_avx2_dot_q4_0(const void *row, const float *x, int64_t n);
+float qt_avx2_dot_q4_K(const void *row, const float *x, int64_t n);
+float qt_avx2_dot_q6_K(const void *row, const float *x, int64_t n);
+void qt_avx2_to_float_f16(const void *src, float *dst, int64_t n);
+void qt_avx2_to_float_q8_0(const void *src, float *dst, int64_t n);
+void qt_avx2_to_float_q4_0(const void *src, float *dst, int64_t n);
+void qt_avx2_to_float_q4_K(const void *src, float *dst, int64_t n);
+void qt_avx2_to_float_q6_K(const void *src, float *dst, int64_t n);
+
+float qt_avx512_dot_f32(const void *row, const float *x, int64_t n);
+float qt_avx512_dot_f16(const void *row, const float *x, int64_t n);
+float qt_avx512_dot_q8_0(const void *row, const float *x, int64_t n);
+float qt_avx512_dot_q4_0(const void *row, const float *x, int64_t n);
+float qt_avx512_dot_q4_K(const void *row, const float *x, int64_t n);
+float qt_avx512_dot_q6_K(const void *row, const float *x, int64_t n);
+
+#endif
