@@ -16,6 +16,7 @@ typedef struct {
 
 int cmd_ask(int argc, char **argv);
 int cmd_convert_vocab(int argc, char **argv);
+int cmd_encode(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_make_model(int argc, char **argv);
@@ -26,6 +27,7 @@ int cmd_vqa(int argc, char **argv);
 #define CLI_COMMANDS \
     {"ask", cmd_ask, "answer a question about an image (LLaVA; --json, --logits-out)"}, \
     {"convert-vocab", cmd_convert_vocab, "SentencePiece .model -> GGUF holding only the tokenizer keys"}, \
+    {"encode", cmd_encode, "image -> vision tower + projector -> image tokens (.npy) with pad/crop preprocessing"}, \
     {"explain", cmd_explain, "explain an answer: attention, rollout, knockout, occlusion, logit-lens, heads, dla"}, \
     {"info", cmd_info, "show a GGUF file: hyper-parameters, metadata, tensors (--json)"}, \
     {"make-model", cmd_make_model, "write random-weight LM + mmproj GGUF files with real shapes (presets)"}, \

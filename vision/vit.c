@@ -307,14 +307,15 @@ err_code vit_state_create(vit_state_t *st, const vit_t *v, err_t *err) {
     const vit_config *c = &v->cfg;
     size_t N = (size_t)c->n_tokens, P = (size_t)c->n_patches, d = (size_t)c->d, ff = (size_t)c->n_ff;
     size_t k = 3 * (size_t)c->patch_size * (size_t)c->patch_size;
-    size_t sizes[] = {P * k, N * d, N * d, N * d, N * d, N * d, (size_t)c->n_head * N * N, N * d, N * d,
+    size_t S = (size_t)c->image_size;
+    size_t sizes[] = {3 * S * S, P * k, N * d, N * d, N * d, N * d, N * d, (size_t)c->n_head * N * N, N * d, N * d,
                       N * ff, N * ff, P * (size_t)c->d_proj_hidden, P * (size_t)c->d_out};
     enum { NBUF = sizeof sizes / sizeof sizes[0] };
     size_t total = 0;
     for (int i = 0; i < NBUF; i++) total += arena_round(sizes[i] * sizeof(float));
     err_code rc = arena_create(&st->arena, total, err);
     if (rc) return rc;
-    float **bufs[NBUF] = {&st->patches, &st->x, &st->h, &st->q, &st->k, &st->v, &st->att, &st->a, &st->o,
+    float **bufs[NBUF] = {&st->pixels, &st->patches, &st->x, &st->h, &st->q, &st->k, &st->v, &st->att, &st->a, &st->o,
                           &st->ff, &st->ff_act, &st->mm_hidden, &st->tokens};
     for (int i = 0; i < NBUF; i++) {
         *bufs[i] = arena_floats(&st->arena, sizes[i], err);
@@ -413,4 +414,15 @@ err_code vit_forward(const vit_t *v, vit_state_t *st, mm_ctx_t *mm, const float 
     if ((rc = emit(hooks, "mm.out", -1, st->tokens, 2, P, c->d_out, 1, err))) return rc;
     if (out) memcpy(out, st->tokens, (size_t)P * c->d_out * sizeof(float));
     return ERR_OK;
+}
+
+err_code vit_encode(const vit_t *v, vit_state_t *st, mm_ctx_t *mm, const img_t *image, pp_pipeline pipeline,
+                    const hook_set_t *hooks, pp_geom *geom, err_t *err) {
+    const vit_config *c = &v->cfg;
+    pp_geom g;
+    err_code rc = pp_run(image, pipeline, c->image_size, c->patch_size, c->image_mean, c->image_std, st->pixels, &g,
+                         err);
+    if (rc) return rc;
+    if (geom) *geom = g;
+    return vit_forward(v, st, mm, st->pixels, hooks, NULL, err);
 }

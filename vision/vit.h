@@ -38,6 +38,8 @@
 #include "../core/hook.h"
 #include "../core/matmul.h"
 #include "../core/tensor.h"
+#include "image.h"
+#include "preprocess.h"
 
 typedef struct {
     int image_size, patch_size, grid, n_patches, n_tokens; /* n_tokens = n_patches + 1 */
@@ -72,6 +74,7 @@ double vit_flops(const vit_config *c);
 typedef struct {
     arena_t arena;
     int64_t n_tokens;
+    float *pixels;    /* [3][S][S] input of vit_encode */
     float *patches;   /* [P][3 p p] */
     float *x;         /* [N][d] residual stream */
     float *h;         /* [N][d] normalised */
@@ -98,5 +101,11 @@ void vit_state_free(vit_state_t *st);
  * A hook may modify the activation in place; the forward continues from it. */
 err_code vit_forward(const vit_t *v, vit_state_t *st, mm_ctx_t *mm, const float *pixels, const hook_set_t *hooks,
                      float *out, err_t *err);
+
+/* Convenience: preprocess `image` with the file's image_size/mean/std through
+ * `pipeline` into st->pixels, record the geometry in *geom (may be NULL), then
+ * vit_forward. The tokens end up in st->tokens. */
+err_code vit_encode(const vit_t *v, vit_state_t *st, mm_ctx_t *mm, const img_t *image, pp_pipeline pipeline,
+                    const hook_set_t *hooks, pp_geom *geom, err_t *err);
 
 #endif
