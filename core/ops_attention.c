@@ -13,6 +13,8 @@
 
 #include <cblas.h>
 
+#include "ops_row.h"
+
 enum { OPS_ATT_RB = 64 };
 
 typedef struct {
@@ -35,24 +37,29 @@ static int64_t att_limit(int64_t i, int64_t Nk, int64_t q_pos0, bool causal) {
 /* Softmax over s[0..lim) with max subtraction; s[lim..Nk) and rows whose every
  * score is -inf become zeros (contract: a fully masked row attends to nothing). */
 static void att_softmax_row(float *s, const float *bias_row, int64_t lim, int64_t Nk) {
-    float mx = -INFINITY;
-    for (int64_t j = 0; j < lim; j++) {
-        if (bias_row) s[j] += bias_row[j];
-        if (s[j] > mx) mx = s[j];
-    }
+    float mx = ops_row_add_max(s, bias_row, lim);
     if (mx == -INFINITY) {
         memset(s, 0, (size_t)Nk * sizeof(float));
         return;
     }
-    double sum = 0.0;
-    for (int64_t j = 0; j < lim; j++) {
-        float e = expf(s[j] - mx);
-        s[j] = e;
-        sum += e;
+    float sum = ops_row_exp_sum(s, lim, mx);
+    ops_row_scale(s, lim, 1.0f / sum);
+    if (lim < Nk) memset(s + lim, 0, (size_t)(Nk - lim) * sizeof(float));
+}
+
+/* Runs fn over the pool with OpenBLAS single-threaded: every unit's sgemm is then one
+ * single-threaded call whose shape is fixed, which is what makes the result
+ * independent of the pool size (OpenBLAS's own threading splits N and changes the
+ * last bits), and it avoids oversubscribing the cores. */
+static void att_run(pool_t *pool, pool_fn fn, void *arg) {
+    if (!pool || pool_size(pool) <= 1) {
+        fn(arg, 0, 1);
+        return;
     }
-    float inv = (float)(1.0 / sum);
-    for (int64_t j = 0; j < lim; j++) s[j] *= inv;
-    for (int64_t j = lim; j < Nk; j++) s[j] = 0.0f;
+    int saved = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    pool_run(pool, fn, arg);
+    openblas_set_num_threads(saved);
 }
 
 static void att_fwd_unit(const att_fwd_args *a, int64_t unit) {
@@ -101,34 +108,37 @@ void ops_attention_fwd(float *out, float *att, const float *q, const float *k, c
         memset(out, 0, (size_t)(Nq * n_head * hd) * sizeof(float));
         return;
     }
-    if (pool)
-        pool_run(pool, att_fwd_worker, &a);
-    else
-        att_fwd_worker(&a, 0, 1);
+    att_run(pool, att_fwd_worker, &a);
 }
 
 /* ---- backward ----
  * With P = att (post-softmax), S the scaled scores, s = 1/sqrt(hd):
  *   dP = dO V^T,  dS = P * (dP - rowsum(dP * P)),  dQ += s dS K,  dK += s dS^T Q,
  *   dV += P^T dO.
- * Masked entries have P = 0 and therefore dS = 0. Phase 1 (units of head x row block)
- * writes s*dS into scratch and updates dq rows it owns; phase 2 (units of kv head x key
- * block) sums the query heads of each group into dk and dv in a fixed order, so no two
- * units write the same output. */
+ * Masked entries have P = 0 and therefore dS = 0, so each block of query rows only
+ * needs the keys up to the last non-zero of P in its rows (kmax; about half the keys
+ * under a causal mask). Phase 1 (units of head x query block) finds kmax, writes s*dS
+ * into scratch and updates the dq rows it owns; phase 2 (units of kv head x key block)
+ * sums the query heads of each group into dk and dv in a fixed order, over the query
+ * blocks whose kmax reaches the key block, so no two units write the same output. */
 
 typedef struct {
-    float *dq, *dk, *dv, *scratch;
+    float *dq, *dk, *dv, *dS, *kmax;
     const float *dout, *att, *q, *k, *v;
     int64_t Nq, Nk;
     int n_head, n_kv_head, hd;
     int64_t n_qblocks, n_kblocks;
+    bool have_kmax;
 } att_bwd_args;
 
-int64_t ops_attention_bwd_scratch(int64_t Nq, int64_t Nk, int n_head) { return Nq * Nk * (int64_t)n_head; }
+int64_t ops_attention_bwd_scratch(int64_t Nq, int64_t Nk, int n_head) {
+    return (Nq * Nk + (Nq + OPS_ATT_RB - 1) / OPS_ATT_RB) * (int64_t)n_head;
+}
 
 static void att_bwd_unit1(const att_bwd_args *a, int64_t unit) {
     int h = (int)(unit / a->n_qblocks);
-    int64_t i0 = (unit % a->n_qblocks) * OPS_ATT_RB;
+    int64_t b = unit % a->n_qblocks;
+    int64_t i0 = b * OPS_ATT_RB;
     int64_t i1 = i0 + OPS_ATT_RB < a->Nq ? i0 + OPS_ATT_RB : a->Nq;
     int64_t rows = i1 - i0;
     int g = h / (a->n_head / a->n_kv_head);
@@ -137,20 +147,31 @@ static void att_bwd_unit1(const att_bwd_args *a, int64_t unit) {
     int64_t Nk = a->Nk;
     float scale = 1.0f / sqrtf((float)hd);
     const float *P = a->att + ((int64_t)h * a->Nq + i0) * Nk;
-    float *dS = a->scratch + ((int64_t)h * a->Nq + i0) * Nk;
+    float *dS = a->dS + ((int64_t)h * a->Nq + i0) * Nk;
 
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)Nk, hd, 1.0f,
+    int64_t kb = 0;
+    for (int64_t i = 0; i < rows; i++) {
+        int64_t j = Nk;
+        while (j > kb && P[i * Nk + j - 1] == 0.0f) j--;
+        kb = j;
+    }
+    a->kmax[(int64_t)h * a->n_qblocks + b] = (float)kb; /* exact: kb < 2^24 */
+    if (kb == 0) return;
+
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)kb, hd, 1.0f,
                 a->dout + i0 * ldq + (int64_t)h * hd, ldq, a->v + (int64_t)g * hd, ldkv, 0.0f, dS, (int)Nk);
+    /* Phase 2 reads whole key blocks: zero the columns past kb up to the block end. */
+    int64_t kend = (kb + OPS_ATT_RB - 1) / OPS_ATT_RB * OPS_ATT_RB;
+    if (kend > Nk) kend = Nk;
     for (int64_t i = 0; i < rows; i++) {
         const float *p = P + i * Nk;
         float *d = dS + i * Nk;
-        double dot = 0.0;
-        for (int64_t j = 0; j < Nk; j++) dot += (double)d[j] * p[j];
-        float fdot = (float)dot;
-        for (int64_t j = 0; j < Nk; j++) d[j] = scale * p[j] * (d[j] - fdot);
+        float dot = ops_row_dot(d, p, kb);
+        ops_row_softmax_bwd(d, p, kb, dot, scale);
+        if (kend > kb) memset(d + kb, 0, (size_t)(kend - kb) * sizeof(float));
     }
     if (a->dq)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, hd, (int)Nk, 1.0f, dS, (int)Nk,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, hd, (int)kb, 1.0f, dS, (int)Nk,
                     a->k + (int64_t)g * hd, ldkv, 1.0f, a->dq + i0 * ldq + (int64_t)h * hd, ldq);
 }
 
@@ -164,14 +185,27 @@ static void att_bwd_unit2(const att_bwd_args *a, int64_t unit) {
     int64_t Nq = a->Nq, Nk = a->Nk;
     int group = a->n_head / a->n_kv_head;
     for (int h = g * group; h < (g + 1) * group; h++) {
-        if (a->dk)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)cols, hd, (int)Nq, 1.0f,
-                        a->scratch + (int64_t)h * Nq * Nk + j0, (int)Nk, a->q + (int64_t)h * hd, ldq, 1.0f,
-                        a->dk + j0 * ldkv + (int64_t)g * hd, ldkv);
-        if (a->dv)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)cols, hd, (int)Nq, 1.0f,
-                        a->att + (int64_t)h * Nq * Nk + j0, (int)Nk, a->dout + (int64_t)h * hd, ldq, 1.0f,
-                        a->dv + j0 * ldkv + (int64_t)g * hd, ldkv);
+        const float *kmax = a->kmax + (int64_t)h * a->n_qblocks;
+        /* Runs of consecutive query blocks that see this key block: one sgemm each. */
+        for (int64_t b = 0; b < a->n_qblocks;) {
+            if (a->have_kmax && kmax[b] <= (float)j0) {
+                b++;
+                continue;
+            }
+            int64_t e = b + 1;
+            while (e < a->n_qblocks && (!a->have_kmax || kmax[e] > (float)j0)) e++;
+            int64_t r0 = b * OPS_ATT_RB, r1 = e * OPS_ATT_RB < Nq ? e * OPS_ATT_RB : Nq;
+            const float *Ph = a->att + ((int64_t)h * Nq + r0) * Nk + j0;
+            if (a->dk)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)cols, hd, (int)(r1 - r0), 1.0f,
+                            a->dS + ((int64_t)h * Nq + r0) * Nk + j0, (int)Nk, a->q + r0 * ldq + (int64_t)h * hd,
+                            ldq, 1.0f, a->dk + j0 * ldkv + (int64_t)g * hd, ldkv);
+            if (a->dv)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)cols, hd, (int)(r1 - r0), 1.0f, Ph,
+                            (int)Nk, a->dout + r0 * ldq + (int64_t)h * hd, ldq, 1.0f,
+                            a->dv + j0 * ldkv + (int64_t)g * hd, ldkv);
+            b = e;
+        }
     }
 }
 
@@ -193,19 +227,13 @@ void ops_attention_bwd(float *dq, float *dk, float *dv, const float *dout, const
                        const float *k, const float *v, int64_t Nq, int64_t Nk, int n_head, int n_kv_head, int hd,
                        float *scratch, pool_t *pool) {
     if (Nq <= 0 || Nk <= 0) return;
-    att_bwd_args a = {dq, dk, dv, scratch, dout, att, q, k, v, Nq, Nk, n_head, n_kv_head, hd,
-                      (Nq + OPS_ATT_RB - 1) / OPS_ATT_RB, (Nk + OPS_ATT_RB - 1) / OPS_ATT_RB};
-    /* dS is needed by dq and dk; dv only needs P and dO. */
+    att_bwd_args a = {dq, dk, dv, scratch, scratch + Nq * Nk * (int64_t)n_head, dout, att, q, k, v, Nq, Nk,
+                      n_head, n_kv_head, hd, (Nq + OPS_ATT_RB - 1) / OPS_ATT_RB, (Nk + OPS_ATT_RB - 1) / OPS_ATT_RB,
+                      false};
+    /* dS is needed by dq and dk; dv only needs P and dO (then every block is used). */
     if (dq || dk) {
-        if (pool)
-            pool_run(pool, att_bwd_worker1, &a);
-        else
-            att_bwd_worker1(&a, 0, 1);
+        att_run(pool, att_bwd_worker1, &a);
+        a.have_kmax = true;
     }
-    if (dk || dv) {
-        if (pool)
-            pool_run(pool, att_bwd_worker2, &a);
-        else
-            att_bwd_worker2(&a, 0, 1);
-    }
+    if (dk || dv) att_run(pool, att_bwd_worker2, &a);
 }

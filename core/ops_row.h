@@ -1,0 +1,49 @@
+/* ops_row.h — internal to the ops module: the row kernels of the attention softmax
+ * and its backward, with AVX-512 / AVX2 versions chosen at run time (cpu.h) and a
+ * portable fallback. All versions compute exp with the same Cephes-style polynomial
+ * (range reduction to |r| <= ln2/2, degree-7 polynomial, ~1 ulp on [-87.3, 0];
+ * exp(x) for x < -87.33 is flushed to 0), so they differ only in summation order.
+ * Results never depend on the thread count. */
+#ifndef LLAVA_MECH_OPS_ROW_H
+#define LLAVA_MECH_OPS_ROW_H
+
+#include <stdint.h>
+
+/* Adds bias (may be NULL) into s[0..n) and returns max(s) (-INFINITY when n == 0). */
+float ops_row_add_max(float *s, const float *bias, int64_t n);
+/* s[j] = exp(s[j] - mx) for j < n; returns the sum of the new values. */
+float ops_row_exp_sum(float *s, int64_t n, float mx);
+void ops_row_scale(float *s, int64_t n, float c);
+float ops_row_dot(const float *a, const float *b, int64_t n);
+/* Softmax backward in place: d[j] = c * p[j] * (d[j] - dot). */
+void ops_row_softmax_bwd(float *d, const float *p, int64_t n, float dot, float c);
+
+/* The per-ISA implementations behind the dispatch (same contracts). */
+float ops_row_add_max_avx512(float *s, const float *bias, int64_t n);
+float ops_row_exp_sum_avx512(float *s, int64_t n, float mx);
+void ops_row_scale_avx512(float *s, int64_t n, float c);
+float ops_row_dot_avx512(const float *a, const float *b, int64_t n);
+void ops_row_softmax_bwd_avx512(float *d, const float *p, int64_t n, float dot, float c);
+float ops_row_add_max_avx2(float *s, const float *bias, int64_t n);
+float ops_row_exp_sum_avx2(float *s, int64_t n, float mx);
+void ops_row_scale_avx2(float *s, int64_t n, float c);
+float ops_row_dot_avx2(const float *a, const float *b, int64_t n);
+void ops_row_softmax_bwd_avx2(float *d, const float *p, int64_t n, float dot, float c);
+
+/* Portable exp-and-sum, used by the AVX2 kernels for their last n % 8 elements. */
+float ops_row_exp_tail(float *s, int64_t n, float mx);
+
+/* Cephes expf constants (S. Moshier, Cephes Math Library, expf.c). */
+#define OPS_EXP_LO (-87.33654f) /* ln(2^-126): below, the result would be denormal */
+#define OPS_EXP_HI 88.3762626647949f
+#define OPS_LOG2E 1.44269504088896341f
+#define OPS_EXP_C1 0.693359375f
+#define OPS_EXP_C2 (-2.12194440e-4f)
+#define OPS_EXP_P0 1.9875691500E-4f
+#define OPS_EXP_P1 1.3981999507E-3f
+#define OPS_EXP_P2 8.3334519073E-3f
+#define OPS_EXP_P3 4.1665795894E-2f
+#define OPS_EXP_P4 1.6666665459E-1f
+#define OPS_EXP_P5 5.0000001201E-1f
+
+#endif
