@@ -1,0 +1,174 @@
+/* test_llava.c — the LLaVA glue on the random-weight "tiny" preset (written here):
+ * image span from the template, the step-wise API == llava_ask, log-probabilities,
+ * hooks through generation, the width check and the context error. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/matmul.h"
+#include "core/png.h"
+#include "core/presets.h"
+#include "core/quant.h"
+#include "language/llava.h"
+#include "tests/testutil.h"
+
+#define LM "llava_test_tiny_lm.gguf"
+#define MMPROJ "llava_test_tiny_mmproj.gguf"
+#define LM_WIDE "llava_test_wide_lm.gguf"
+#define IMG "llava_test_image.png"
+
+static void make_image(img_t *im, int w, int h, int variant) {
+    err_t e = {0};
+    CHECK_OK(img_create(im, w, h, &e), &e);
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            uint8_t *p = im->rgb + 3 * ((size_t)y * (size_t)w + (size_t)x);
+            bool in = (x - w / 3) * (x - w / 3) + (y - h / 2) * (y - h / 2) < (h / 4) * (h / 4);
+            p[0] = in ? (variant ? 40 : 220) : 200;
+            p[1] = in ? (variant ? 80 : 40) : 200;
+            p[2] = in ? (variant ? 220 : 40) : 200;
+        }
+}
+
+typedef struct {
+    int n_prefill, n_decode;
+    int64_t last_pos0, last_nk;
+    bool bad_shape;
+} pat_seen_t;
+
+static int on_pattern(void *user, const hook_info *info, float *data) {
+    (void)data;
+    pat_seen_t *s = user;
+    if (info->shape[1] > 1)
+        s->n_prefill++;
+    else
+        s->n_decode++;
+    if (info->shape[2] != info->pos0 + info->shape[1]) s->bad_shape = true;
+    s->last_pos0 = info->pos0;
+    s->last_nk = info->shape[2];
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    mm_init_blas(argc, argv);
+    err_t e = {0};
+    const preset_t *tiny = preset_find("tiny");
+    CHECK(tiny != NULL);
+    if (!tiny) return test_result("test_llava");
+    preset_opts po = {QT_F32, QT_F16, 5, NULL, NULL};
+    CHECK_OK(preset_write_lm(tiny, &po, LM, &e), &e);
+    CHECK_OK(preset_write_mmproj(tiny, &po, MMPROJ, &e), &e);
+    preset_t wide = *tiny;
+    wide.n_embd = 128;
+    CHECK_OK(preset_write_lm(&wide, &po, LM_WIDE, &e), &e);
+
+    llava_params_t p = llava_default_params();
+    p.lm_path = LM;
+    p.mmproj_path = MMPROJ;
+    p.n_threads = 2;
+    llava_t *l = NULL;
+    CHECK_OK(llava_load(&l, &p, &e), &e);
+    if (!l) return test_result("test_llava");
+    const int64_t grid = tiny->image_size / tiny->patch_size;
+    CHECK(l->n_image == grid * grid && l->grid == grid);
+    CHECK(l->st->n_ctx == tiny->ctx);
+
+    /* the image span comes from the tokenized template */
+    llava_prompt_t pr;
+    CHECK_OK(llava_build_prompt(l, "What color is the circle?", &pr, &e), &e);
+    CHECK(pr.n_image == l->n_image && pr.image_start > 0 && pr.image_start + pr.n_image < pr.n);
+    int64_t n_slots = 0;
+    for (int64_t i = 0; i < pr.n; i++) {
+        bool in_span = i >= pr.image_start && i < pr.image_start + pr.n_image;
+        CHECK(in_span == (pr.ids[i] == -1));
+        n_slots += pr.ids[i] == -1;
+    }
+    CHECK(n_slots == l->n_image);
+    CHECK(pr.ids[0] == tok_bos(l->tok));
+
+    /* llava_ask == the step-wise pieces, on the same image written to a PNG */
+    img_t im, im2;
+    make_image(&im, 96, 64, 0);
+    make_image(&im2, 96, 64, 1);
+    CHECK_OK(png_write_rgb(IMG, im.w, im.h, im.rgb, &e), &e);
+    llava_gen_params_t g = llava_default_gen();
+    g.n_predict = 6;
+    llava_answer_t a;
+    CHECK_OK(llava_ask(l, IMG, "What color is the circle?", &g, &a, &e), &e);
+    const int V = l->lm->cfg.n_vocab;
+    CHECK(a.n_vocab == V && a.n_prompt == pr.n && a.image_start == pr.image_start && a.n_image == l->n_image);
+    CHECK(a.eos ? a.n < 6 : a.n == 6);
+    CHECK(a.text != NULL);
+    if (a.n > 0) {
+        CHECK(a.ids[0] == sample_argmax(a.first_logits, V));
+        double mx = -INFINITY, s = 0.0;
+        for (int i = 0; i < V; i++) mx = fmax(mx, a.first_logits[i]);
+        for (int i = 0; i < V; i++) s += exp(a.first_logits[i] - mx);
+        CHECK_NEAR(a.logprobs[0], a.first_logits[a.ids[0]] - mx - log(s), 1e-5);
+    }
+    for (int64_t i = 0; i < a.n; i++) CHECK(a.logprobs[i] <= 0.0f && a.ids[i] != tok_eos(l->tok));
+    CHECK(a.ms_prefill > 0.0 && a.ms_encode > 0.0);
+
+    llava_image_t li, li2;
+    CHECK_OK(llava_encode_img(l, &im, &li, &e), &e);
+    CHECK(li.n == l->n_image && li.grid == grid);
+    CHECK_OK(llava_prefill(l, &pr, &li, NULL, &e), &e);
+    CHECK_MSG(memcmp(lm_state_logits(l->st), a.first_logits, sizeof(float) * (size_t)V) == 0,
+              "step-wise prefill differs from llava_ask");
+    CHECK(lm_state_pos(l->st) == pr.n);
+    /* the image matters */
+    CHECK_OK(llava_encode_img(l, &im2, &li2, &e), &e);
+    CHECK_OK(llava_prefill(l, &pr, &li2, NULL, &e), &e);
+    double d = 0.0;
+    for (int i = 0; i < V; i++) d = fmax(d, fabs(lm_state_logits(l->st)[i] - a.first_logits[i]));
+    CHECK_MSG(d > 0.0, "another image gave identical logits");
+    /* an image of the wrong token count is refused */
+    llava_image_t short_img = li;
+    short_img.n = li.n - 1;
+    CHECK(llava_prefill(l, &pr, &short_img, NULL, &e) == ERR_MISMATCH);
+
+    /* hooks run in prefill and in every decoded step */
+    hook_set_t hs;
+    hook_set_init(&hs);
+    pat_seen_t seen = {0};
+    CHECK_OK(hook_add(&hs, "blk.0.attn.pattern", on_pattern, &seen, &e), &e);
+    lm_run_opts o = {.hooks = &hs};
+    llava_gen_params_t gh = g;
+    gh.opts = &o;
+    llava_answer_t b;
+    CHECK_OK(llava_prefill(l, &pr, &li, &o, &e), &e);
+    CHECK_OK(llava_generate(l, &gh, &b, &e), &e);
+    CHECK(seen.n_prefill == 1 && !seen.bad_shape);
+    CHECK(seen.n_decode == (int)(b.n > 0 ? b.n - 1 : 0));
+    CHECK(b.n == a.n && (a.n == 0 || memcmp(a.ids, b.ids, sizeof(int32_t) * (size_t)a.n) == 0));
+    if (b.n > 1) CHECK(seen.last_pos0 == pr.n + b.n - 2 && seen.last_nk == pr.n + b.n - 1);
+    llava_answer_free(&b);
+
+    llava_answer_free(&a);
+    llava_image_free(&li);
+    llava_image_free(&li2);
+    llava_prompt_free(&pr);
+    img_free(&im);
+    img_free(&im2);
+    llava_free(l);
+
+    /* a context that cannot hold the prompt */
+    p.n_ctx = 100;
+    CHECK_OK(llava_load(&l, &p, &e), &e);
+    if (l) {
+        CHECK(llava_build_prompt(l, "What color is the circle?", &pr, &e) == ERR_RANGE);
+        CHECK_MSG(strstr(e.msg, "image tokens") && strstr(e.msg, "context is 100"), "message: %s", e.msg);
+        llava_free(l);
+    }
+    /* an LM whose width differs from the projector's output */
+    p.n_ctx = 0;
+    p.lm_path = LM_WIDE;
+    CHECK(llava_load(&l, &p, &e) == ERR_MISMATCH && l == NULL);
+    CHECK_MSG(strstr(e.msg, LM_WIDE) && strstr(e.msg, MMPROJ) && strstr(e.msg, "128") && strstr(e.msg, "64"),
+              "message: %s", e.msg);
+    /* missing file */
+    p.lm_path = "no_such_lm.gguf";
+    CHECK(llava_load(&l, &p, &e) != ERR_OK && l == NULL);
+    CHECK(strstr(e.msg, "no_such_lm.gguf") != NULL);
+    return test_result("test_llava");
+}
