@@ -123,6 +123,13 @@ static err_code failing_answer(void *ctx, const char *image_path, const char *qu
     return err_set(err, ERR_IO, "%s: cannot read", image_path);
 }
 
+static err_code garbage_answer(void *ctx, const char *image_path, const char *question, char *answer, size_t cap,
+                               err_t *err) {
+    (void)ctx, (void)image_path, (void)question, (void)err;
+    snprintf(answer, cap, "\xff\xc3(ok \xe2\x82\xac \xed\xa0\x80");
+    return ERR_OK;
+}
+
 static double num(const cJSON *j, const char *a, const char *b, const char *c) {
     if (a) j = cJSON_GetObjectItemCaseSensitive(j, a);
     if (b) j = cJSON_GetObjectItemCaseSensitive(j, b);
@@ -252,6 +259,11 @@ static void test_run_merge_expect(void) {
     vqa_run_opts o = {.begin = 0, .end = d.n};
     CHECK(vqa_run(&d, failing_answer, NULL, &o, &r2, &err) == ERR_IO && strstr(err.msg, "example a0") &&
           strstr(err.msg, "images/0.png"));
+    vqa_results_free(&r2);
+    /* Bytes that are not UTF-8 become '?', so results.jsonl stays valid JSON text. */
+    o.end = 1;
+    CHECK_OK(vqa_run(&d, garbage_answer, NULL, &o, &r2, &err), &err);
+    CHECK(r2.n == 1 && !strcmp(r2.r[0].answer, "?\?(ok \xe2\x82\xac ?\?\?") && !strcmp(r2.r[0].match, "ok"));
     vqa_results_free(&r2);
     cJSON_Delete(merged);
     cJSON_Delete(full);

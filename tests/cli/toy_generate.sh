@@ -10,7 +10,8 @@ trap 'rm -rf "$T"' EXIT
 
 "$BIN" toy generate --n 20 --seed 3 --noise -o "$T/a" 2>"$T/err"
 [ ! -s "$T/err" ] || { echo "unexpected stderr:"; cat "$T/err"; exit 1; }
-[ "$(ls "$T/a/images" | wc -l)" = 20 ] && [ "$(ls "$T/a/masks" | wc -l)" = 20 ]
+[ "$(ls "$T/a/images" | wc -l)" = 20 ]
+[ "$(ls "$T/a/masks" | wc -l)" = 20 ]
 [ "$(wc -l < "$T/a/examples.jsonl")" = 20 ]
 
 "$PY" - "$T/a" <<'PYEOF'
