@@ -19,7 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <cJSON.h>
+#include <cjson/cJSON.h>
 
 #include "core/err.h"
 #include "language/llama.h"
@@ -129,11 +129,11 @@ typedef struct {
     float *map;             /* [P] or NULL; owned */
     int n_maps;             /* per-layer or per-head small maps */
     float *maps;            /* [n_maps][P] owned */
-    char (*map_labels)[24]; /* [n_maps] owned */
+    char (*map_labels)[40]; /* [n_maps] owned */
     /* a chart (per-layer curves, knockout windows) */
     int n_series, n_points;
     ex_series series[EX_MAX_SERIES];
-    char (*xticks)[24];     /* [n_points] owned, or NULL */
+    char (*xticks)[40];     /* [n_points] owned, or NULL */
     char chart_title[96], xlabel[48], ylabel[48];
     bool chart_bars;
     /* a matrix heat map (e.g. layer x head scores) */

@@ -15,7 +15,7 @@
 static err_code logp_rows(const ex_input *in, const ex_capture_t *cap, const float *X, int64_t n, float rstd_fixed,
                           float *out, err_t *err) {
     const int64_t V = in->lm->cfg.n_vocab;
-    float *lg = malloc(sizeof(float) * (size_t)(n * V)), *rs = malloc(sizeof(float) * (size_t)n);
+    float *lg = malloc(sizeof(float) * (size_t)(n * V)), *rs = calloc((size_t)n, sizeof(float));
     if (!lg || !rs) {
         free(lg), free(rs);
         return err_set(err, ERR_NOMEM, "heads: cannot allocate %lld x %lld logits", (long long)n, (long long)V);
