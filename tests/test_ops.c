@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "core/npy.h"
 #include "core/ops.h"
 #include "core/threads.h"
@@ -226,6 +228,48 @@ static void test_attention(const char *name, pool_t *pool) {
     free(bias), free(out), free(att), free(dq), free(dk), free(dv), free(scratch);
 }
 
+/* Results must not depend on the pool size: the same attention forward and backward
+ * (several 64-row blocks, GQA, causal with offset, -inf bias) run serially and on
+ * pools of 2 and 3 threads must agree bit for bit. */
+static void test_attention_threads(void) {
+    enum { NQ = 130, NK = 141, H = 4, KVH = 2, HD = 32, POS0 = 11 };
+    const int64_t nq = (int64_t)NQ * H * HD, nkv = (int64_t)NK * KVH * HD, na = (int64_t)H * NQ * NK;
+    float *buf[3][6];
+    float *q = malloc((size_t)nq * sizeof(float)), *k = malloc((size_t)nkv * sizeof(float));
+    float *v = malloc((size_t)nkv * sizeof(float)), *dout = malloc((size_t)nq * sizeof(float));
+    float *bias = malloc((size_t)NQ * NK * sizeof(float));
+    float *scratch = malloc((size_t)ops_attention_bwd_scratch(NQ, NK, H) * sizeof(float));
+    for (int64_t i = 0; i < nq; i++) q[i] = sinf(0.37f * (float)i), dout[i] = cosf(0.11f * (float)i);
+    for (int64_t i = 0; i < nkv; i++) k[i] = cosf(0.53f * (float)i), v[i] = sinf(0.29f * (float)i + 1.0f);
+    for (int64_t i = 0; i < NQ * NK; i++) bias[i] = (i % 17 == 5) ? -INFINITY : 0.1f * sinf((float)i);
+    openblas_set_num_threads(1); /* the serial run is then single-threaded too */
+    for (int r = 0; r < 3; r++) {
+        pool_t *pool = NULL;
+        err_t err = {0};
+        if (r > 0) CHECK_OK(pool_create(&pool, r + 1, &err), &err);
+        float *out = malloc((size_t)nq * sizeof(float)), *att = malloc((size_t)na * sizeof(float));
+        float *dq = calloc((size_t)nq, sizeof(float)), *dk = calloc((size_t)nkv, sizeof(float));
+        float *dv = calloc((size_t)nkv, sizeof(float));
+        ops_attention_fwd(out, att, q, k, v, NQ, NK, H, KVH, HD, POS0, true, bias, pool);
+        ops_attention_bwd(dq, dk, dv, dout, att, q, k, v, NQ, NK, H, KVH, HD, scratch, pool);
+        pool_free(pool);
+        buf[r][0] = out, buf[r][1] = att, buf[r][2] = dq, buf[r][3] = dk, buf[r][4] = dv, buf[r][5] = NULL;
+    }
+    const int64_t sizes[5] = {nq, na, nq, nkv, nkv};
+    static const char *names[5] = {"out", "att", "dq", "dk", "dv"};
+    for (int r = 1; r < 3; r++)
+        for (int t = 0; t < 5; t++)
+            CHECK_MSG(memcmp(buf[0][t], buf[r][t], (size_t)sizes[t] * sizeof(float)) == 0,
+                      "attention %s differs between the serial run and a pool of %d", names[t], r + 1);
+    /* Sanity: the gradients are not trivially zero. */
+    double s = 0;
+    for (int64_t i = 0; i < nkv; i++) s += fabs(buf[0][3][i]);
+    CHECK(s > 1.0);
+    for (int r = 0; r < 3; r++)
+        for (int t = 0; t < 5; t++) free(buf[r][t]);
+    free(q), free(k), free(v), free(dout), free(bias), free(scratch);
+}
+
 static void test_embed(void) {
     int64_t nt, N, no;
     float *table = loadf("embed.table", &nt), *dout = loadf("embed.dout", &no), *rout = loadf("embed.out", NULL);
@@ -308,6 +352,7 @@ int main(void) {
     if (pool)
         for (int i = 0; i < 3; i++) test_attention(att_cases[i], pool);
     pool_free(pool);
+    test_attention_threads();
     test_embed();
     test_patchify();
     test_xent();
