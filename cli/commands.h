@@ -15,6 +15,7 @@ typedef struct {
 /* Add a declaration and a table line per command (keep the table sorted). */
 
 int cmd_ask(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 int cmd_convert_vocab(int argc, char **argv);
 int cmd_encode(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
@@ -26,6 +27,7 @@ int cmd_vqa(int argc, char **argv);
 
 #define CLI_COMMANDS \
     {"ask", cmd_ask, "answer a question about an image (LLaVA; --json, --logits-out)"}, \
+    {"bench", cmd_bench, "benchmarks: matmul (GFLOP/s vs sgemm peak and memory bandwidth), ..."}, \
     {"convert-vocab", cmd_convert_vocab, "SentencePiece .model -> GGUF holding only the tokenizer keys"}, \
     {"encode", cmd_encode, "image -> vision tower + projector -> image tokens (.npy) with pad/crop preprocessing"}, \
     {"explain", cmd_explain, "explain an answer: attention, rollout, knockout, occlusion, logit-lens, heads, dla"}, \

@@ -1,0 +1,37 @@
+/* bench.h — `llava-mech bench KIND`: the table of benchmark kinds and shared helpers.
+ *
+ * Each kind lives in bench/bench_<kind>.c and is one function with the command's
+ * (argc, argv) (argv[0] is the kind's name). To add a kind: declare it here and add
+ * a line to BENCH_KINDS. Benchmarks print to stdout; they are CLI code, not library
+ * code. */
+#ifndef LLAVA_MECH_BENCH_H
+#define LLAVA_MECH_BENCH_H
+
+#include <stddef.h>
+
+typedef int (*bench_fn)(int argc, char **argv);
+
+typedef struct {
+    const char *name;
+    bench_fn fn;
+    const char *summary;
+} bench_kind;
+
+int bench_matmul(int argc, char **argv); /* bench_matmul.c */
+
+/* One line per kind, sorted: {"name", fn, "summary"}, */
+#define BENCH_KINDS \
+    {"matmul", bench_matmul, "GFLOP/s of mm_linear at LLaVA-1.5-7B shapes vs sgemm peak and memory bandwidth"},
+
+/* Monotonic wall clock in seconds. */
+double bench_now(void);
+/* Best-of-`reps` GFLOP/s of a square n x n x n cblas_sgemm with OpenBLAS's current
+ * thread count. */
+double bench_sgemm_peak(int n, int reps);
+/* Streaming read bandwidth in bytes/s over a `bytes` buffer split across `threads`
+ * threads (best of `reps`). */
+double bench_read_bandwidth(size_t bytes, int threads, int reps);
+/* Prints "cpu: ... | simd: ... | openblas: CORE (N threads) | threads: N". */
+void bench_print_header(int threads);
+
+#endif

@@ -1,0 +1,134 @@
+/* bench_main.c — `llava-mech bench KIND [ARGS]` dispatch and the helpers shared by
+ * every benchmark kind (clock, sgemm peak, memory bandwidth, header line). */
+#include <immintrin.h>
+#include <cblas.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench.h"
+#include "core/cpu.h"
+#include "core/threads.h"
+
+static const bench_kind kinds[] = {BENCH_KINDS{NULL, NULL, NULL}};
+
+double bench_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+double bench_sgemm_peak(int n, int reps) {
+    float *a = malloc((size_t)n * n * sizeof(float)), *b = malloc((size_t)n * n * sizeof(float));
+    float *c = malloc((size_t)n * n * sizeof(float));
+    if (!a || !b || !c) {
+        free(a), free(b), free(c);
+        return 0.0;
+    }
+    for (size_t i = 0; i < (size_t)n * n; i++) {
+        a[i] = (float)(i % 17) * 0.01f;
+        b[i] = (float)(i % 13) * 0.02f;
+    }
+    double best = 1e30;
+    for (int r = 0; r < reps + 1; r++) { /* +1: the first run warms up */
+        const double t = bench_now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        const double dt = bench_now() - t;
+        if (r > 0 && dt < best) best = dt;
+    }
+    free(a), free(b), free(c);
+    return 2.0 * n * (double)n * n / best * 1e-9;
+}
+
+typedef struct {
+    const uint64_t *buf;
+    size_t words;
+    uint64_t sink[64];
+} bw_job;
+
+__attribute__((target("avx2"))) static uint64_t read_avx2(const uint64_t *p, size_t words) {
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 16 <= words; i += 16) {
+        a0 = _mm256_xor_si256(a0, _mm256_load_si256((const __m256i *)(p + i)));
+        a1 = _mm256_xor_si256(a1, _mm256_load_si256((const __m256i *)(p + i + 4)));
+        a2 = _mm256_xor_si256(a2, _mm256_load_si256((const __m256i *)(p + i + 8)));
+        a3 = _mm256_xor_si256(a3, _mm256_load_si256((const __m256i *)(p + i + 12)));
+    }
+    const __m256i x = _mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3));
+    uint64_t out[4];
+    _mm256_storeu_si256((__m256i *)out, x);
+    uint64_t s = out[0] ^ out[1] ^ out[2] ^ out[3];
+    for (; i < words; i++) s ^= p[i];
+    return s;
+}
+
+static void bw_worker(void *arg, int ith, int nth) {
+    bw_job *j = arg;
+    long lo, hi;
+    /* split on 64-byte lines so aligned vector loads stay aligned */
+    pool_split((long)(j->words / 8), ith, nth, &lo, &hi);
+    const uint64_t *p = j->buf + (size_t)lo * 8;
+    const size_t words = (size_t)(hi - lo) * 8;
+    uint64_t s = 0;
+    if (cpu_level() >= CPU_AVX2) {
+        s = read_avx2(p, words);
+    } else {
+        for (size_t i = 0; i < words; i++) s ^= p[i];
+    }
+    j->sink[ith % 64] ^= s;
+}
+
+double bench_read_bandwidth(size_t bytes, int threads, int reps) {
+    bw_job j = {0};
+    j.words = bytes / 64 * 8;
+    uint64_t *buf = aligned_alloc(64, j.words * 8);
+    if (!buf) return 0.0;
+    for (size_t i = 0; i < j.words; i++) buf[i] = i * 0x9E3779B97F4A7C15ull;
+    j.buf = buf;
+    pool_t *pool = NULL;
+    if (pool_create(&pool, threads, NULL)) {
+        free(buf);
+        return 0.0;
+    }
+    double best = 1e30;
+    for (int r = 0; r < reps + 1; r++) {
+        const double t = bench_now();
+        pool_run(pool, bw_worker, &j);
+        const double dt = bench_now() - t;
+        if (r > 0 && dt < best) best = dt;
+    }
+    pool_free(pool);
+    free(buf);
+    return (double)(j.words * 8) / best;
+}
+
+void bench_print_header(int threads) {
+    char brand[64];
+    cpu_brand(brand, sizeof brand);
+    const char *ct = getenv("OPENBLAS_CORETYPE");
+    printf("cpu: %s | simd: %s | openblas: %s (%s) | threads: %d\n", brand,
+           cpu_level_name(cpu_level()), openblas_get_corename(),
+           !ct ? "auto-detected"
+               : getenv("LLAVA_MECH_BLAS_REEXEC") ? "set by llava-mech" : "OPENBLAS_CORETYPE from environment",
+           threads);
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: llava-mech bench KIND [ARGS]\n\nkinds:\n");
+    for (size_t i = 0; kinds[i].name; i++) fprintf(f, "  %-10s %s\n", kinds[i].name, kinds[i].summary);
+    fprintf(f, "\n'llava-mech bench KIND --help' describes a kind's options.\n");
+}
+
+int cmd_bench(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; kinds[i].name; i++)
+        if (!strcmp(argv[1], kinds[i].name)) return kinds[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "llava-mech bench: unknown kind '%s' (try 'llava-mech bench --help')\n", argv[1]);
+    return 2;
+}
