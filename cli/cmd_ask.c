@@ -76,9 +76,45 @@ static double now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
+/* Copies s into a new buffer with every invalid UTF-8 sequence replaced by U+FFFD:
+ * a generated answer may stop inside a multi-byte character, and JSON must be UTF-8. */
+static char *utf8_clean(const char *s) {
+    size_t n = strlen(s);
+    char *out = malloc(3 * n + 1), *o = out;
+    if (!out) return NULL;
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < n;) {
+        int len = u[i] < 0x80 ? 1 : (u[i] >> 5) == 6 ? 2 : (u[i] >> 4) == 14 ? 3 : (u[i] >> 3) == 30 ? 4 : 0;
+        bool ok = len > 0 && i + (size_t)len <= n;
+        for (int k = 1; ok && k < len; k++) ok = (u[i + k] & 0xC0) == 0x80;
+        if (ok && len == 2) ok = u[i] >= 0xC2;
+        if (ok && len == 3) {
+            unsigned cp = ((u[i] & 0x0Fu) << 12) | ((u[i + 1] & 0x3Fu) << 6) | (u[i + 2] & 0x3Fu);
+            ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
+        }
+        if (ok && len == 4) {
+            unsigned cp = ((u[i] & 0x07u) << 18) | ((u[i + 1] & 0x3Fu) << 12);
+            ok = cp >= 0x10000 && cp <= 0x10FFFF;
+        }
+        if (ok) {
+            memcpy(o, u + i, (size_t)len);
+            o += len;
+            i += (size_t)len;
+        } else {
+            memcpy(o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
 static int print_json(const llava_t *l, const llava_answer_t *a, double ms_load, const char *image) {
     cJSON *root = cJSON_CreateObject();
-    cJSON_AddStringToObject(root, "answer", a->text ? a->text : "");
+    char *answer = utf8_clean(a->text ? a->text : "");
+    cJSON_AddStringToObject(root, "answer", answer ? answer : "");
+    free(answer);
     cJSON *ids = cJSON_AddArrayToObject(root, "tokens");
     cJSON *lps = cJSON_AddArrayToObject(root, "logprobs");
     cJSON *pieces = cJSON_AddArrayToObject(root, "pieces");
@@ -89,7 +125,9 @@ static int print_json(const llava_t *l, const llava_answer_t *a, double ms_load,
         const char *p = tok_piece(l->tok, a->ids[i], &len);
         char buf[256];
         snprintf(buf, sizeof buf, "%.*s", (int)(len < 255 ? len : 255), p ? p : "");
-        cJSON_AddItemToArray(pieces, cJSON_CreateString(buf));
+        char *clean = utf8_clean(buf);
+        cJSON_AddItemToArray(pieces, cJSON_CreateString(clean ? clean : ""));
+        free(clean);
     }
     cJSON_AddBoolToObject(root, "eos", a->eos);
     cJSON *span = cJSON_AddArrayToObject(root, "image_span");
