@@ -4,7 +4,9 @@
 # Usage: toy_generate.sh BIN SRCDIR
 set -euo pipefail
 BIN=$1
+SRC=$2
 PY=/usr/bin/python3
+export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the source tree
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
@@ -14,39 +16,12 @@ trap 'rm -rf "$T"' EXIT
 [ "$(ls "$T/a/masks" | wc -l)" = 20 ]
 [ "$(wc -l < "$T/a/examples.jsonl")" = 20 ]
 
-"$PY" - "$T/a" <<'PYEOF'
-import json, struct, sys, zlib, os
+"$PY" - "$T/a" "$SRC/tests/cli" <<'PYEOF'
+import json, os, sys
 d = sys.argv[1]
 
-def png_gray(path):
-    """Minimal decoder for 8-bit gray/RGB non-interlaced PNG (what toy generate writes)."""
-    data = open(path, "rb").read()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", path
-    pos, idat = 8, b""
-    while pos < len(data):
-        n, typ = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + n]
-        if typ == b"IHDR":
-            w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", body)
-        elif typ == b"IDAT":
-            idat += body
-        pos += 12 + n
-    assert depth == 8 and interlace == 0
-    bpp = {0: 1, 2: 3}[ctype]
-    raw, stride, rows, prev = zlib.decompress(idat), w * bpp, [], bytearray(w * bpp)
-    for y in range(h):
-        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-        for i in range(stride):
-            a = line[i - bpp] if i >= bpp else 0
-            b, c = prev[i], prev[i - bpp] if i >= bpp else 0
-            if f == 1: line[i] = (line[i] + a) & 255
-            elif f == 2: line[i] = (line[i] + b) & 255
-            elif f == 3: line[i] = (line[i] + (a + b) // 2) & 255
-            elif f == 4:
-                p = a + b - c; pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        rows.append(bytes(line)); prev = line
-    return w, h, ctype, rows
+sys.path.insert(0, sys.argv[2])
+from toy_png import read as png_gray
 
 types = ["color", "shape", "count", "exists", "position"]
 words = ["zero", "one", "two", "three", "four"]
