@@ -1,5 +1,5 @@
-/* cmd_toy.c — `llava-mech toy generate|train`: the toy world's data sets and the
- * dispatch to the trainer (cli/cmd_toy_train.c). */
+/* cmd_toy.c — `llava-mech toy generate|train`: the toy world's data sets, and the
+ * dispatch of `toy train` to the trainer (cli/cmd_toy_train.c). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,13 +13,6 @@
 #include "commands.h"
 #include "core/png.h"
 #include "toy/scenes.h"
-
-/* The trainer's entry point lives in cli/cmd_toy_train.c (helper "trainer"); weak,
- * so that this file links (and says so) while that file is absent. */
-#if defined(__GNUC__)
-__attribute__((weak))
-#endif
-int cmd_toy_train(int argc, char **argv);
 
 static void toy_usage(FILE *f) {
     fprintf(f,
@@ -235,10 +228,6 @@ int cmd_toy(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "generate")) return toy_generate(argc - 1, argv + 1);
     if (!strcmp(argv[1], "train")) {
-        if (!cmd_toy_train) {
-            fprintf(stderr, "llava-mech toy train: this build has no trainer (cli/cmd_toy_train.c missing)\n");
-            return 1;
-        }
         return cmd_toy_train(argc - 1, argv + 1);
     }
     fprintf(stderr, "llava-mech toy: unknown subcommand '%s' (generate, train)\n", argv[1]);

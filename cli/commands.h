@@ -23,6 +23,7 @@ int cmd_info(int argc, char **argv);
 int cmd_make_model(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_toy(int argc, char **argv);
+int cmd_toy_train(int argc, char **argv); /* `toy train`, dispatched by cmd_toy */
 int cmd_vqa(int argc, char **argv);
 
 #define CLI_COMMANDS \
