@@ -33,6 +33,7 @@
 
 typedef struct {
     char *key;
+    size_t key_pos;     /* file offset of the key, for messages */
     gguf_type type;
     gguf_type arr_type;
     uint64_t arr_len;
@@ -104,19 +105,23 @@ static err_code rd_u64(rd_t *r, uint64_t *v, const char *what) {
 }
 
 /* A string: u64 length then bytes; off and len locate the bytes in the buffer. */
-static err_code rd_str(rd_t *r, size_t *off, size_t *len, const char *what) {
+static err_code rd_str_of(rd_t *r, size_t *off, size_t *len, const char *key, const char *what) {
     size_t at = r->pos;
     uint64_t n;
     err_code rc = rd_u64(r, &n, what);
     if (rc) return rc;
     if (n > left(r))
         return err_set(r->err, ERR_FORMAT,
-                       "%s: byte %zu: %s has length %" PRIu64 " but only %zu bytes remain in the file",
-                       r->name, at, what, n, left(r));
+                       "%s: byte %zu: %s%s%s%s has length %" PRIu64 " but only %zu bytes remain in the file",
+                       r->name, at, key ? "key " : "", key ? key : "", key ? ": " : "", what, n, left(r));
     *off = r->pos;
     *len = (size_t)n;
     r->pos += (size_t)n;
     return ERR_OK;
+}
+
+static err_code rd_str(rd_t *r, size_t *off, size_t *len, const char *what) {
+    return rd_str_of(r, off, len, NULL, what);
 }
 
 /* Copies a key or tensor name to a C string; NUL bytes inside are refused because
@@ -166,7 +171,7 @@ static err_code rd_array(rd_t *r, int depth, const char *key, gguf_type *et_out,
     if (n > left(r) / min)
         return err_set(r->err, ERR_FORMAT,
                        "%s: byte %zu: key %s: array of %" PRIu64 " %s needs at least %" PRIu64
-                       " bytes more than the %zu left",
+                       " bytes but only %zu remain in the file",
                        r->name, at, key, n, gguf_type_name(et), n > UINT64_MAX / min ? UINT64_MAX : n * min,
                        left(r));
     if (et_out) *et_out = et;
@@ -195,7 +200,7 @@ static err_code rd_value(rd_t *r, gguf_type t, int depth, const char *key, size_
     if (t == GGUF_T_STRING) {
         if (offs) *offs = r->pos;
         size_t o, l;
-        return rd_str(r, &o, &l, "string value");
+        return rd_str_of(r, &o, &l, key, "string value");
     }
     if (t == GGUF_T_ARRAY) return rd_array(r, depth, key, NULL, NULL, NULL);
     char what[32];
@@ -215,7 +220,7 @@ static int cmp_name_idx(const void *a, const void *b) {
 
 /* Sorted index for lookup; a duplicate shows up as equal neighbours. */
 static err_code sort_names(name_idx **out, int64_t n, const char *name_of(const gguf_t *, int64_t),
-                           const gguf_t *g, const char *what, err_t *err) {
+                           const size_t *pos, const gguf_t *g, const char *what, err_t *err) {
     *out = NULL;
     if (n == 0) return ERR_OK;
     name_idx *s = malloc((size_t)n * sizeof *s);
@@ -224,10 +229,12 @@ static err_code sort_names(name_idx **out, int64_t n, const char *name_of(const 
     qsort(s, (size_t)n, sizeof *s, cmp_name_idx);
     *out = s;
     for (int64_t i = 1; i < n; i++)
-        if (!strcmp(s[i - 1].name, s[i].name))
-            return err_set(err, ERR_FORMAT, "%s: duplicate %s name '%s' (entries %" PRId64 " and %" PRId64 ")",
-                           g->path, what, s[i].name, s[i - 1].idx < s[i].idx ? s[i - 1].idx : s[i].idx,
-                           s[i - 1].idx < s[i].idx ? s[i].idx : s[i - 1].idx);
+        if (!strcmp(s[i - 1].name, s[i].name)) {
+            int64_t a = s[i - 1].idx < s[i].idx ? s[i - 1].idx : s[i].idx;
+            int64_t b = s[i - 1].idx < s[i].idx ? s[i].idx : s[i - 1].idx;
+            return err_set(err, ERR_FORMAT, "%s: byte %zu: duplicate %s name '%s' (%s %" PRId64 " repeats %s %" PRId64
+                           " at byte %zu)", g->path, pos[b], what, s[i].name, what, b, what, a, pos[a]);
+        }
     return ERR_OK;
 }
 
@@ -244,6 +251,7 @@ static err_code parse_kvs(gguf_t *g, rd_t *r, uint64_t n_kv) {
     for (uint64_t i = 0; i < n_kv; i++) {
         gguf_kv *kv = &g->kv[i];
         size_t off, len;
+        kv->key_pos = r->pos;
         err_code rc = rd_str(r, &off, &len, "metadata key");
         if (rc) return rc;
         rc = dup_name(r, off, len, "metadata key", &kv->key);
@@ -282,10 +290,13 @@ static err_code parse_alignment(gguf_t *g, err_t *err) {
     return ERR_OK;
 }
 
-static err_code parse_tensor_infos(gguf_t *g, rd_t *r, uint64_t n_t, uint64_t *offs) {
+/* offs[i]: tensor i's data offset; pos[i]: where its info starts; opos[i]: where its
+ * offset field is (for messages). */
+static err_code parse_tensor_infos(gguf_t *g, rd_t *r, uint64_t n_t, uint64_t *offs, size_t *pos, size_t *opos) {
     for (uint64_t i = 0; i < n_t; i++) {
         tensor_t *t = &g->tensors[i];
         size_t at = r->pos, off, len;
+        pos[i] = at;
         err_code rc = rd_str(r, &off, &len, "tensor name");
         if (rc) return rc;
         char *name;
@@ -335,24 +346,26 @@ static err_code parse_tensor_infos(gguf_t *g, rd_t *r, uint64_t n_t, uint64_t *o
         if (row > SIZE_MAX / tr->type_size || row * tr->type_size > SIZE_MAX / rows)
             return err_set(r->err, ERR_FORMAT, "%s: byte %zu: tensor %s: byte size overflows", r->name, at, name);
         t->nbytes = (size_t)(row * tr->type_size * rows);
+        opos[i] = r->pos;
         rc = rd_u64(r, &offs[i], "tensor data offset");
         if (rc) return rc;
     }
     return ERR_OK;
 }
 
-static err_code place_tensors(gguf_t *g, const uint64_t *offs, size_t info_pos, err_t *err) {
+static err_code place_tensors(gguf_t *g, const uint64_t *offs, const size_t *opos, err_t *err) {
     for (int64_t i = 0; i < g->n_tensors; i++) {
         tensor_t *t = &g->tensors[i];
         uint64_t o = offs[i];
         if (o % g->alignment)
-            return err_set(err, ERR_FORMAT, "%s: tensor %s: data offset %" PRIu64 " is not a multiple of the alignment %zu",
-                           g->path, t->name, o, g->alignment);
+            return err_set(err, ERR_FORMAT,
+                           "%s: byte %zu: tensor %s: data offset %" PRIu64 " is not a multiple of the alignment %zu",
+                           g->path, opos[i], t->name, o, g->alignment);
         if (g->data_off > g->size || o > g->size - g->data_off || t->nbytes > g->size - g->data_off - o)
             return err_set(err, ERR_FORMAT,
                            "%s: byte %zu: tensor %s: data [%" PRIu64 ", +%zu) relative to the data section at %zu "
                            "lies beyond the end of the file (size %zu)",
-                           g->path, info_pos, t->name, o, t->nbytes, g->data_off, g->size);
+                           g->path, opos[i], t->name, o, t->nbytes, g->data_off, g->size);
         t->data = g->base + g->data_off + o;
     }
     return ERR_OK;
@@ -398,30 +411,38 @@ static err_code parse(gguf_t *g, err_t *err) {
     if ((rc = rd_u64(&r, &n_t, "tensor count"))) return rc;
     if ((rc = rd_u64(&r, &n_kv, "metadata count"))) return rc;
     if ((rc = parse_kvs(g, &r, n_kv))) return rc;
-    if ((rc = sort_names(&g->kv_sorted, g->n_kv, kv_name_of, g, "key", err))) return rc;
+    size_t *kpos = malloc((g->n_kv ? (size_t)g->n_kv : 1) * sizeof *kpos);
+    if (!kpos) return err_set(err, ERR_NOMEM, "%s: out of memory", g->path);
+    for (int64_t i = 0; i < g->n_kv; i++) kpos[i] = g->kv[i].key_pos;
+    rc = sort_names(&g->kv_sorted, g->n_kv, kv_name_of, kpos, g, "key", err);
+    free(kpos);
+    if (rc) return rc;
     if ((rc = parse_alignment(g, err))) return rc;
 
-    size_t info_pos = r.pos;
     /* A tensor info takes at least 8 (name) + 4 (n_dims) + 8 (ne0) + 4 (type) + 8 (offset). */
     if (n_t > left(&r) / 32)
         return err_set(err, ERR_FORMAT, "%s: byte 8: tensor count %" PRIu64 " cannot fit in the %zu bytes left",
                        g->path, n_t, left(&r));
-    g->tensors = calloc(n_t ? (size_t)n_t : 1, sizeof *g->tensors);
-    uint64_t *offs = malloc((n_t ? (size_t)n_t : 1) * sizeof *offs);
-    if (!g->tensors || !offs) {
-        free(offs);
-        return err_set(err, ERR_NOMEM, "%s: out of memory for %" PRIu64 " tensors", g->path, n_t);
+    size_t nt = n_t ? (size_t)n_t : 1;
+    g->tensors = calloc(nt, sizeof *g->tensors);
+    uint64_t *offs = malloc(nt * sizeof *offs);
+    size_t *pos = malloc(nt * sizeof *pos), *opos = malloc(nt * sizeof *opos);
+    if (!g->tensors || !offs || !pos || !opos) {
+        rc = err_set(err, ERR_NOMEM, "%s: out of memory for %" PRIu64 " tensors", g->path, n_t);
+    } else {
+        rc = parse_tensor_infos(g, &r, n_t, offs, pos, opos);
+        if (!rc) rc = sort_names(&g->t_sorted, g->n_tensors, t_name_of, pos, g, "tensor", err);
     }
-    rc = parse_tensor_infos(g, &r, n_t, offs);
-    if (!rc) rc = sort_names(&g->t_sorted, g->n_tensors, t_name_of, g, "tensor", err);
     if (!rc) {
         /* Data begins at the next multiple of the alignment after the infos. */
         size_t a = g->alignment;
         g->data_off = r.pos % a ? r.pos + (a - r.pos % a) : r.pos;
         if (g->data_off < r.pos) g->data_off = SIZE_MAX;
-        rc = place_tensors(g, offs, info_pos, err);
+        rc = place_tensors(g, offs, opos, err);
     }
     free(offs);
+    free(pos);
+    free(opos);
     return rc;
 }
 

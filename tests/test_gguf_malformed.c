@@ -1,0 +1,133 @@
+/* test_gguf_malformed.c — every hand-made broken file in tests/fuzz/malformed/
+ * (written by tests/fuzz/make_malformed.py) must be refused: the right error code,
+ * a message "FILE: byte N: ..." naming the problem, no crash (the ASan build runs
+ * this too). Also: every strict prefix of a valid file fails cleanly, and the valid
+ * base file the cases are derived from opens. */
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/gguf.h"
+#include "testutil.h"
+
+#define DIR_MALFORMED LM_SOURCE_DIR "/tests/fuzz/malformed"
+
+typedef struct {
+    const char *file;
+    err_code code;
+    const char *says; /* a phrase the message must contain */
+} mcase;
+
+static const mcase cases[] = {
+    {"trunc_magic.gguf", ERR_FORMAT, "byte 0: expected magic \"GGUF\""},
+    {"trunc_header.gguf", ERR_FORMAT, "byte 8: expected tensor count"},
+    {"bad_magic.gguf", ERR_FORMAT, "not a GGUF file"},
+    {"bad_version.gguf", ERR_FORMAT, "byte 4: version 7 (expected 2 or 3)"},
+    {"version1.gguf", ERR_UNSUPPORTED, "version 1 is not supported"},
+    {"big_endian.gguf", ERR_UNSUPPORTED, "big-endian"},
+    {"huge_kv_count.gguf", ERR_FORMAT, "metadata count 4611686018427387904 cannot fit"},
+    {"huge_tensor_count.gguf", ERR_FORMAT, "tensor count 4611686018427387904 cannot fit"},
+    {"trunc_in_key.gguf", ERR_FORMAT, "metadata key has length 17 but only 5 bytes remain"},
+    {"trunc_in_value.gguf", ERR_FORMAT, "expected u32 value (4 bytes), found end of file"},
+    {"trunc_in_array.gguf", ERR_FORMAT, "key tokenizer.ggml.tokens: string value has length 4 but only 2"},
+    {"huge_key_len.gguf", ERR_FORMAT, "byte 24: metadata key has length 4611686018427387904"},
+    {"unterminated_string.gguf", ERR_FORMAT, "key k: string value has length 100 but only 10"},
+    {"overlong_string.gguf", ERR_FORMAT, "string value has length 18446744073709551615"},
+    {"unknown_kv_type.gguf", ERR_FORMAT, "key x: unknown value type 13"},
+    {"unknown_array_type.gguf", ERR_FORMAT, "key x: unknown array element type 99"},
+    {"huge_array.gguf", ERR_FORMAT, "key x: array of 2305843009213693952 u32"},
+    {"huge_string_array.gguf", ERR_FORMAT, "array of 1099511627776 string"},
+    {"nested_array_bomb.gguf", ERR_FORMAT, "arrays nested deeper than"},
+    {"nested_array_huge.gguf", ERR_FORMAT, "array of 1099511627776 array"},
+    {"bad_bool.gguf", ERR_FORMAT, "key b: bool value 2"},
+    {"duplicate_key.gguf", ERR_FORMAT, "duplicate key name 'n'"},
+    {"nul_in_key.gguf", ERR_FORMAT, "metadata key contains a NUL byte"},
+    {"bad_alignment.gguf", ERR_FORMAT, "general.alignment is 48 (expected a power of two)"},
+    {"alignment_type.gguf", ERR_FORMAT, "general.alignment has type u64 (expected u32)"},
+    {"trunc_in_tensor_info.gguf", ERR_FORMAT, "expected tensor dimension (8 bytes), found end of file"},
+    {"zero_dims.gguf", ERR_FORMAT, "tensor t: 0 dimensions"},
+    {"five_dims.gguf", ERR_FORMAT, "tensor t: 5 dimensions"},
+    {"zero_dim.gguf", ERR_FORMAT, "tensor t: dimension 1 is 0"},
+    {"negative_dim.gguf", ERR_FORMAT, "tensor t: dimension 0 is 9223372036854775808"},
+    {"dims_overflow.gguf", ERR_FORMAT, "element count overflows"},
+    {"bytes_overflow.gguf", ERR_FORMAT, "byte size overflows"},
+    {"unknown_tensor_type.gguf", ERR_UNSUPPORTED, "tensor t: unsupported tensor type 4"},
+    {"huge_tensor_type.gguf", ERR_UNSUPPORTED, "unsupported tensor type 4294967295"},
+    {"block_mismatch.gguf", ERR_FORMAT, "ne[0] = 33 is not a multiple of q8_0's block size 32"},
+    {"offset_beyond_end.gguf", ERR_FORMAT, "tensor t: data [1048576, +32)"},
+    {"offset_wraps.gguf", ERR_FORMAT, "beyond the end of the file"},
+    {"misaligned_offset.gguf", ERR_FORMAT, "data offset 8 is not a multiple of the alignment 32"},
+    {"data_truncated.gguf", ERR_FORMAT, "beyond the end of the file (size 188)"},
+    {"duplicate_tensor.gguf", ERR_FORMAT, "duplicate tensor name 't'"},
+    {"nul_in_tensor_name.gguf", ERR_FORMAT, "tensor name contains a NUL byte"},
+};
+#define N_CASES (sizeof cases / sizeof cases[0])
+
+static unsigned char *slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = malloc(sz > 0 ? (size_t)sz : 1);
+    *n = p ? fread(p, 1, (size_t)sz, f) : 0;
+    fclose(f);
+    return p;
+}
+
+int main(void) {
+    char path[1024], head[1100];
+    err_t err;
+    gguf_t *g;
+    for (size_t i = 0; i < N_CASES; i++) {
+        snprintf(path, sizeof path, "%s/%s", DIR_MALFORMED, cases[i].file);
+        err_clear(&err);
+        g = (gguf_t *)1;
+        err_code rc = gguf_open(&g, path, &err);
+        CHECK_MSG(rc == cases[i].code, "%s: code %s, expected %s (%s)", cases[i].file, err_code_name(rc),
+                  err_code_name(cases[i].code), err.msg);
+        CHECK_MSG(g == NULL, "%s: handle not NULL on failure", cases[i].file);
+        snprintf(head, sizeof head, "%s: byte ", path);
+        CHECK_MSG(!strncmp(err.msg, head, strlen(head)), "%s: message lacks 'FILE: byte N:': %s", cases[i].file,
+                  err.msg);
+        CHECK_MSG(strstr(err.msg, cases[i].says) != NULL, "%s: message '%s' lacks '%s'", cases[i].file, err.msg,
+                  cases[i].says);
+        if (rc == ERR_OK) gguf_close(g);
+    }
+    /* Every file in the directory has a row in the table (a new case needs its check). */
+    DIR *d = opendir(DIR_MALFORMED);
+    CHECK(d != NULL);
+    size_t n_files = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 5, ".gguf")) continue;
+        n_files++;
+        int found = 0;
+        for (size_t i = 0; i < N_CASES; i++) found |= !strcmp(cases[i].file, e->d_name);
+        CHECK_MSG(found, "%s has no expected error in the table", e->d_name);
+    }
+    if (d) closedir(d);
+    CHECK_MSG(n_files == N_CASES, "%zu files, %zu cases", n_files, N_CASES);
+
+    /* The base the cases are cut from is valid, and every strict prefix of it fails
+     * with a FORMAT error — never a crash, never success. */
+    size_t n = 0;
+    unsigned char *valid = slurp(LM_SOURCE_DIR "/tests/fuzz/valid_base.gguf", &n);
+    CHECK(valid && n > 100);
+    CHECK_OK(gguf_open_memory(&g, valid, n, "valid_base.gguf", &err), &err);
+    if (g) {
+        CHECK(gguf_n_tensors(g) == 1 && gguf_n_kv(g) == 2);
+        gguf_close(g);
+    }
+    for (size_t k = 0; valid && k < n; k++) {
+        unsigned char *copy = malloc(k ? k : 1); /* exact size so ASan sees any over-read */
+        memcpy(copy, valid, k);
+        err_code rc = gguf_open_memory(&g, copy, k, "prefix.gguf", &err);
+        CHECK_MSG(rc == ERR_FORMAT, "prefix of %zu bytes: %s", k, err_code_name(rc));
+        CHECK(!strncmp(err.msg, "prefix.gguf: byte ", 18));
+        if (rc == ERR_OK) gguf_close(g);
+        free(copy);
+    }
+    free(valid);
+    return test_result("test_gguf_malformed");
+}
