@@ -1,0 +1,218 @@
+/* bench_lm.c — `llava-mech bench lm`: LLaMA prefill and decode speed and memory.
+ *
+ * One run measures, with the same thread count: the sgemm peak (bench_sgemm_peak) and
+ * the streaming read bandwidth, then
+ *   prefill  a prompt of --n-prompt random tokens (default 600, about LLaVA-1.5's 576
+ *            image tokens + text) in one batch: tokens/s and FLOP/s as a fraction of
+ *            the sgemm peak (goal >= 0.70). FLOPs: 2 per multiply-add of every weight
+ *            matmul, causal attention (QK^T and AV over the visible keys) and the
+ *            logits of the last row.
+ *   decode   --n-gen tokens one at a time after the prompt: tokens/s against the
+ *            weight-streaming limit = bandwidth / (bytes of every weight a token
+ *            reads + the KV cache rows it reads) (goal >= 0.70).
+ *   memory   peak RSS against weights (mmapped; all pages are touched) + KV cache +
+ *            activation arena (the issue's budget: <= that sum + 10%).
+ * Model files come from the presets (core/presets.h): --preset P --type T looks for
+ * DIR/P-T.gguf (make-model's name) and writes it there first when absent; --model F
+ * uses a file as is. Big presets are slow to write once (7B F16: 13.5 GB). */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "core/matmul.h"
+#include "core/presets.h"
+#include "core/quant.h"
+#include "language/llama.h"
+
+static int usage(FILE *f, int code) {
+    fprintf(f,
+            "usage: llava-mech bench lm [--preset tinyllama-clip-b|llava-1.5-7b] [--type f16|q8_0|q4_k]\n"
+            "                           [--model LM.gguf] [--dir DIR] [-t N] [--n-prompt N] [--n-gen N]\n"
+            "  --preset P    model shapes (default tinyllama-clip-b; also tiny, llava-1.5-7b)\n"
+            "  --type T      weight type of the generated file (default q4_k; f32, f16, q8_0, q4_0)\n"
+            "  --dir DIR     where generated model files are kept (default $LLAVA_MECH_BENCH_DIR or\n"
+            "                /tmp/llava-mech-bench); never inside the repository\n"
+            "  --model F     benchmark this LM file instead of a preset\n"
+            "  -t N          threads (default: all online CPUs)\n"
+            "  --n-prompt N  prefill length (default 600); --n-gen N decoded tokens (default 32)\n");
+    return code;
+}
+
+static int fail(const char *msg) {
+    fprintf(stderr, "llava-mech bench lm: %s\n", msg);
+    return 1;
+}
+
+/* Peak RSS since the last reset_peak_rss (VmHWM; writing "5" to clear_refs resets it,
+ * Linux >= 4.0), so the bandwidth probe's buffer does not count against the model. */
+static void reset_peak_rss(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
+}
+
+static double peak_rss_bytes(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double kb = -1.0;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) kb = strtod(line + 6, NULL);
+    if (f) fclose(f);
+    if (kb >= 0) return kb * 1024.0;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss * 1024.0; /* Linux reports KiB */
+}
+
+/* FLOPs of a forward of n rows at positions p0..p0+n-1 (weights, attention, the
+ * logits of one row). */
+static double lm_flops(const lm_config_t *c, int64_t p0, int64_t n) {
+    const double D = c->dim, H = c->hidden_dim, KD = (double)c->n_kv_head * c->head_dim;
+    const double per_row = 2.0 * (D * D /* q */ + 2.0 * D * KD /* k, v */ + D * D /* o */ + 3.0 * D * H);
+    /* row i sees p0 + i + 1 keys: QK^T and AV each 2 * dim FLOPs per key */
+    double keys = 0.0;
+    for (int64_t i = 0; i < n; i++) keys += (double)(p0 + i + 1);
+    return c->n_layer * (per_row * (double)n + 4.0 * D * keys) + 2.0 * D * c->n_vocab;
+}
+
+int bench_lm(int argc, char **argv) {
+    const char *preset_name = "tinyllama-clip-b", *type_name = "q4_k", *model = NULL;
+    const char *dir = getenv("LLAVA_MECH_BENCH_DIR") ? getenv("LLAVA_MECH_BENCH_DIR") : "/tmp/llava-mech-bench";
+    int threads = 0;
+    long n_prompt = 600, n_gen = 32;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout, 0);
+        if (i + 1 >= argc) return usage(stderr, 2);
+        const char *v = argv[++i];
+        char *end = NULL;
+        if (!strcmp(a, "--preset")) preset_name = v;
+        else if (!strcmp(a, "--type")) type_name = v;
+        else if (!strcmp(a, "--model")) model = v;
+        else if (!strcmp(a, "--dir")) dir = v;
+        else if (!strcmp(a, "-t")) {
+            threads = (int)strtol(v, &end, 10);
+            if (*end || threads < 1) return fail("-t expects a positive thread count");
+        } else if (!strcmp(a, "--n-prompt")) {
+            n_prompt = strtol(v, &end, 10);
+            if (*end || n_prompt < 1 || n_prompt > 1 << 16) return fail("--n-prompt expects 1..65536");
+        } else if (!strcmp(a, "--n-gen")) {
+            n_gen = strtol(v, &end, 10);
+            if (*end || n_gen < 1 || n_gen > 1 << 16) return fail("--n-gen expects 1..65536");
+        } else
+            return usage(stderr, 2);
+    }
+    err_t e = {0};
+    char path[4096];
+    if (model) {
+        snprintf(path, sizeof path, "%s", model);
+    } else {
+        const preset_t *p = preset_find(preset_name);
+        if (!p) return fail("unknown preset (tiny, tinyllama-clip-b, llava-1.5-7b)");
+        int type = qt_from_name(type_name);
+        if (type < 0 || preset_file_type(type) < 0) return fail("unknown --type (f32, f16, q8_0, q4_0, q4_k)");
+        char lower[16];
+        snprintf(lower, sizeof lower, "%s", qt_get(type)->name);
+        for (char *ch = lower; *ch; ch++)
+            if (*ch >= 'A' && *ch <= 'Z') *ch = (char)(*ch + 32);
+        if (mkdir(dir, 0777) != 0 && errno != EEXIST) return fail("cannot create the model directory");
+        snprintf(path, sizeof path, "%s/%s-%s.gguf", dir, p->name, lower);
+        if (access(path, R_OK) != 0) {
+            printf("writing %s (once) ...\n", path);
+            fflush(stdout);
+            preset_opts o = {type, QT_F16, 1, NULL, NULL};
+            if (preset_write_lm(p, &o, path, &e)) return fail(e.msg);
+        }
+    }
+
+    mm_ctx_t *mm = NULL;
+    if (mm_ctx_create(&mm, threads, &e)) return fail(e.msg);
+    const int nth = mm_ctx_threads(mm);
+    bench_print_header(nth);
+    const double peak = bench_sgemm_peak(1536, 3) * 1e9;
+    const double bw = bench_read_bandwidth((size_t)1 << 30, nth, 3);
+    printf("sgemm peak %.1f GFLOP/s, read bandwidth %.1f GB/s\n", peak * 1e-9, bw * 1e-9);
+    reset_peak_rss();
+
+    lm_model_t *m = NULL;
+    int rc = 0;
+    lm_state_t *s = NULL;
+    int32_t *ids = NULL;
+    if (lm_model_load(&m, path, &e)) {
+        rc = fail(e.msg);
+        goto done;
+    }
+    const lm_config_t *c = &m->cfg;
+    const int64_t n_ctx = n_prompt + n_gen + 1;
+    if (lm_state_create(&s, m, mm, n_ctx, n_prompt, &e)) {
+        rc = fail(e.msg);
+        goto done;
+    }
+    const double wbytes = (double)lm_model_weight_bytes(m);
+    printf("model %s: %d layers, dim %d, heads %d/%d, ffn %d, vocab %d, %s weights %.2f GB\n", path, c->n_layer,
+           c->dim, c->n_head, c->n_kv_head, c->hidden_dim, c->n_vocab, qt_get(m->w.layers[0].wq->type)->name,
+           wbytes * 1e-9);
+    ids = malloc(sizeof(int32_t) * (size_t)n_prompt);
+    uint64_t r = 12345;
+    for (long i = 0; i < n_prompt; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        ids[i] = (int32_t)(3 + (r >> 33) % (uint64_t)(c->n_vocab - 3));
+    }
+    lm_input_t in = {.ids = ids, .n = n_prompt};
+    /* warm-up: touch every weight page once (the mmap is lazily read) */
+    lm_input_t warm = {.ids = ids, .n = 1};
+    if (lm_prefill(s, &warm, NULL, &e)) {
+        rc = fail(e.msg);
+        goto done;
+    }
+    lm_state_set_pos(s, 0);
+    double t0 = bench_now();
+    if (lm_prefill(s, &in, NULL, &e)) {
+        rc = fail(e.msg);
+        goto done;
+    }
+    const double t_pre = bench_now() - t0;
+    const double f_pre = lm_flops(c, 0, n_prompt);
+    printf("prefill %ld tokens: %.2f s, %.1f tokens/s, %.1f GFLOP/s = %.2f of sgemm peak (goal >= 0.70)\n", n_prompt,
+           t_pre, n_prompt / t_pre, f_pre / t_pre * 1e-9, f_pre / t_pre / peak);
+
+    int32_t tok = ids[n_prompt - 1];
+    double kv_read = 0.0;
+    t0 = bench_now();
+    for (long i = 0; i < n_gen; i++) {
+        kv_read += 2.0 * c->n_layer * (double)(n_prompt + i + 1) * c->n_kv_head * c->head_dim * sizeof(float);
+        if (lm_decode(s, tok, NULL, &e)) {
+            rc = fail(e.msg);
+            goto done;
+        }
+        tok = (int32_t)(3 + (uint32_t)(i * 7919) % (uint32_t)(c->n_vocab - 3));
+    }
+    const double t_dec = bench_now() - t0;
+    /* a decoded token reads every weight except the embedding table (one row) */
+    const double tok_bytes = wbytes - (m->w.tied ? 0.0 : (double)m->w.token_embd->nbytes) + kv_read / (double)n_gen;
+    const double limit = bw / tok_bytes;
+    printf("decode %ld tokens: %.1f tokens/s, streaming limit %.1f tokens/s (%.2f GB/token) = %.2f (goal >= 0.70)\n",
+           n_gen, n_gen / t_dec, limit, tok_bytes * 1e-9, n_gen / t_dec / limit);
+
+    const double kv = (double)kv_bytes(c->n_layer, n_ctx, c->n_kv_head * c->head_dim);
+    const double act = (double)s->arena_bytes;
+    const double budget = (wbytes + kv + act) * 1.10;
+    const double rss = peak_rss_bytes();
+    printf("memory: peak RSS %.2f GB; weights %.2f + KV %.3f + activations %.3f GB (+10%% = %.2f GB): %s\n",
+           rss * 1e-9, wbytes * 1e-9, kv * 1e-9, act * 1e-9, budget * 1e-9,
+           rss <= budget ? "within budget" : "OVER budget");
+done:
+    free(ids);
+    lm_state_free(s);
+    lm_model_free(m);
+    mm_ctx_free(mm);
+    return rc;
+}
