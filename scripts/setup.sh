@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libopenblas-dev libpng-dev libcjson-dev libstb-dev fonts-dejavu-core
-  sentencepiece python3 python3-torch python3-numpy
+  sentencepiece python3 python3-torch python3-numpy python3-pil
 )
 
 missing=()
