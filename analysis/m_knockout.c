@@ -127,7 +127,7 @@ err_code ex_knockout(const ex_input *in, const ex_capture_t *cap, const ex_optio
     }
     r->n_series = n_series;
     r->n_points = n_win;
-    r->chart_bars = false;
+    r->chart_bars = true; /* windows are categories (the last is "all"), not a sequence */
 
     /* the per-patch map */
     if (!rc && opt->knockout_map) {

@@ -144,8 +144,11 @@ err_code overlay_grid(canvas_t *out, const float *maps, int n, int gh, int gw, c
     if (n <= 0 || gh <= 0 || gw <= 0) return err_set(err, ERR_ARG, "overlay grid: no maps");
     if (cols <= 0) cols = (int)ceil(sqrt((double)n));
     int rows = (n + cols - 1) / cols;
-    int cell = 112 / (gw > gh ? gw : gh);
+    /* A lone map (a layer x head matrix) gets a readable size; many maps share a page. */
+    int side = n == 1 ? 320 : 112;
+    int cell = side / (gw > gh ? gw : gh);
     if (cell < 2) cell = 2;
+    if (n == 1 && cell > 40) cell = 40;
     int tw = gw * cell, th = gh * cell;
     int label_h = st->font ? (int)LABEL_PX + 4 : 0;
     int pad = 6;
