@@ -10,6 +10,8 @@
 
 #include <cblas.h>
 
+#include "ops_row.h"
+
 /* ---- LayerNorm (Ba et al. 2016; CLIP uses it pre-attention and pre-MLP) ---- */
 
 void ops_layernorm_fwd(float *out, float *mean, float *rstd, const float *in, const float *w, const float *b,
@@ -132,21 +134,35 @@ void ops_linear_bwd(float *din, float *dw, float *db, const float *dout, const f
     if (dw && IN > 0)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)OUT, (int)IN, (int)N, 1.0f, dout, (int)OUT,
                     in, (int)IN, 1.0f, dw, (int)IN);
-    if (db)
-        for (int64_t o = 0; o < OUT; o++) {
-            double s = 0.0;
-            for (int64_t n = 0; n < N; n++) s += dout[n * OUT + o];
-            db[o] += (float)s;
+    if (db) {
+        /* Column sums in double, a chunk of columns at a time so rows are read contiguously. */
+        enum { CHUNK = 64 };
+        for (int64_t o0 = 0; o0 < OUT; o0 += CHUNK) {
+            int64_t m = OUT - o0 < CHUNK ? OUT - o0 : CHUNK;
+            double acc[CHUNK] = {0};
+            for (int64_t n = 0; n < N; n++) {
+                const float *row = dout + n * OUT + o0;
+                for (int64_t o = 0; o < m; o++) acc[o] += row[o];
+            }
+            for (int64_t o = 0; o < m; o++) db[o0 + o] += (float)acc[o];
         }
+    }
 }
 
 /* ---- Activations ---- */
 
-/* Never evaluates exp of a large positive number, so no overflow to inf/inf. */
-static inline float sigmoidf_stable(float x) {
-    if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
-    float e = expf(x);
-    return e / (1.0f + e);
+/* The sigmoid-based activations work on chunks: e = exp(-|k x|) for a chunk in one
+ * vectorised call (ops_row.h), then s = 1/(1+e) for x >= 0 and e/(1+e) otherwise,
+ * which never evaluates exp of a large positive number (no inf/inf). */
+enum { ACT_CHUNK = 256 };
+
+static void sigmoid_chunk(float *sg, const float *x, float k, int64_t m) {
+    for (int64_t j = 0; j < m; j++) sg[j] = -fabsf(k * x[j]);
+    ops_row_exp(sg, sg, m);
+    for (int64_t j = 0; j < m; j++) {
+        float e = sg[j];
+        sg[j] = (k * x[j] >= 0.0f ? 1.0f : e) / (1.0f + e);
+    }
 }
 
 #define OPS_INV_SQRT2 0.70710678118654752440f
@@ -173,29 +189,47 @@ void ops_gelu_bwd(float *din, const float *dout, const float *in, int64_t n) {
 #define OPS_QUICK_GELU_K 1.702f
 
 void ops_quick_gelu_fwd(float *out, const float *in, int64_t n) {
-    for (int64_t i = 0; i < n; i++) out[i] = in[i] * sigmoidf_stable(OPS_QUICK_GELU_K * in[i]);
+    float sg[ACT_CHUNK];
+    for (int64_t i0 = 0; i0 < n; i0 += ACT_CHUNK) {
+        int64_t m = n - i0 < ACT_CHUNK ? n - i0 : ACT_CHUNK;
+        sigmoid_chunk(sg, in + i0, OPS_QUICK_GELU_K, m);
+        for (int64_t j = 0; j < m; j++) out[i0 + j] = in[i0 + j] * sg[j];
+    }
 }
 
 /* d/dx [x s(kx)] = s + k x s (1 - s). */
 void ops_quick_gelu_bwd(float *din, const float *dout, const float *in, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        float x = in[i];
-        float s = sigmoidf_stable(OPS_QUICK_GELU_K * x);
-        din[i] += dout[i] * (s + OPS_QUICK_GELU_K * x * s * (1.0f - s));
+    float sg[ACT_CHUNK];
+    for (int64_t i0 = 0; i0 < n; i0 += ACT_CHUNK) {
+        int64_t m = n - i0 < ACT_CHUNK ? n - i0 : ACT_CHUNK;
+        sigmoid_chunk(sg, in + i0, OPS_QUICK_GELU_K, m);
+        for (int64_t j = 0; j < m; j++) {
+            float x = in[i0 + j], s = sg[j];
+            din[i0 + j] += dout[i0 + j] * (s + OPS_QUICK_GELU_K * x * s * (1.0f - s));
+        }
     }
 }
 
 void ops_swiglu_fwd(float *out, const float *gate, const float *up, int64_t n) {
-    for (int64_t i = 0; i < n; i++) out[i] = gate[i] * sigmoidf_stable(gate[i]) * up[i];
+    float sg[ACT_CHUNK];
+    for (int64_t i0 = 0; i0 < n; i0 += ACT_CHUNK) {
+        int64_t m = n - i0 < ACT_CHUNK ? n - i0 : ACT_CHUNK;
+        sigmoid_chunk(sg, gate + i0, 1.0f, m);
+        for (int64_t j = 0; j < m; j++) out[i0 + j] = gate[i0 + j] * sg[j] * up[i0 + j];
+    }
 }
 
 /* silu(g) = g s(g), silu'(g) = s + g s (1 - s). */
 void ops_swiglu_bwd(float *dgate, float *dup, const float *dout, const float *gate, const float *up, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        float g = gate[i];
-        float s = sigmoidf_stable(g);
-        if (dgate) dgate[i] += dout[i] * up[i] * (s + g * s * (1.0f - s));
-        if (dup) dup[i] += dout[i] * g * s;
+    float sg[ACT_CHUNK];
+    for (int64_t i0 = 0; i0 < n; i0 += ACT_CHUNK) {
+        int64_t m = n - i0 < ACT_CHUNK ? n - i0 : ACT_CHUNK;
+        sigmoid_chunk(sg, gate + i0, 1.0f, m);
+        for (int64_t j = 0; j < m; j++) {
+            float g = gate[i0 + j], s = sg[j], d = dout[i0 + j];
+            if (dgate) dgate[i0 + j] += d * up[i0 + j] * (s + g * s * (1.0f - s));
+            if (dup) dup[i0 + j] += d * g * s;
+        }
     }
 }
 

@@ -8,7 +8,7 @@
 
 /* Cephes expf: x = n ln2 + r with n = round(x log2e), ln2 split in two constants so
  * n*C1 is exact; exp(r) by a degree-7 polynomial; 2^n built in the exponent bits. */
-static float exp_generic(float x) {
+float ops_row_exp1(float x) {
     if (x != x) return x;
     if (x < OPS_EXP_LO) return 0.0f;
     if (x > OPS_EXP_HI) x = OPS_EXP_HI;
@@ -35,7 +35,7 @@ static float add_max_generic(float *s, const float *bias, int64_t n) {
 static float exp_sum_generic(float *s, int64_t n, float mx) {
     float sum = 0.0f;
     for (int64_t j = 0; j < n; j++) {
-        s[j] = exp_generic(s[j] - mx);
+        s[j] = ops_row_exp1(s[j] - mx);
         sum += s[j];
     }
     return sum;
@@ -94,5 +94,14 @@ void ops_row_softmax_bwd(float *d, const float *p, int64_t n, float dot, float c
     case CPU_AVX512: ops_row_softmax_bwd_avx512(d, p, n, dot, c); break;
     case CPU_AVX2: ops_row_softmax_bwd_avx2(d, p, n, dot, c); break;
     default: softmax_bwd_generic(d, p, n, dot, c);
+    }
+}
+
+void ops_row_exp(float *y, const float *x, int64_t n) {
+    switch (cpu_level()) {
+    case CPU_AVX512: ops_row_exp_avx512(y, x, n); break;
+    case CPU_AVX2: ops_row_exp_avx2(y, x, n); break;
+    default:
+        for (int64_t j = 0; j < n; j++) y[j] = ops_row_exp1(x[j]);
     }
 }

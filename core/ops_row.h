@@ -17,6 +17,10 @@ void ops_row_scale(float *s, int64_t n, float c);
 float ops_row_dot(const float *a, const float *b, int64_t n);
 /* Softmax backward in place: d[j] = c * p[j] * (d[j] - dot). */
 void ops_row_softmax_bwd(float *d, const float *p, int64_t n, float dot, float c);
+/* y[j] = exp(x[j]) (y may alias x); used by the sigmoid-based activations. */
+void ops_row_exp(float *y, const float *x, int64_t n);
+/* The portable scalar exp all versions agree with (up to fma rounding). */
+float ops_row_exp1(float x);
 
 /* The per-ISA implementations behind the dispatch (same contracts). */
 float ops_row_add_max_avx512(float *s, const float *bias, int64_t n);
@@ -24,11 +28,13 @@ float ops_row_exp_sum_avx512(float *s, int64_t n, float mx);
 void ops_row_scale_avx512(float *s, int64_t n, float c);
 float ops_row_dot_avx512(const float *a, const float *b, int64_t n);
 void ops_row_softmax_bwd_avx512(float *d, const float *p, int64_t n, float dot, float c);
+void ops_row_exp_avx512(float *y, const float *x, int64_t n);
 float ops_row_add_max_avx2(float *s, const float *bias, int64_t n);
 float ops_row_exp_sum_avx2(float *s, int64_t n, float mx);
 void ops_row_scale_avx2(float *s, int64_t n, float c);
 float ops_row_dot_avx2(const float *a, const float *b, int64_t n);
 void ops_row_softmax_bwd_avx2(float *d, const float *p, int64_t n, float dot, float c);
+void ops_row_exp_avx2(float *y, const float *x, int64_t n);
 
 /* Portable exp-and-sum, used by the AVX2 kernels for their last n % 8 elements. */
 float ops_row_exp_tail(float *s, int64_t n, float mx);

@@ -21,7 +21,7 @@ AVX2 static inline float hmax8(__m256 v) {
     return _mm_cvtss_f32(a);
 }
 
-/* Same Cephes polynomial as exp_generic in ops_row.c, 8 lanes. */
+/* Same Cephes polynomial as ops_row_exp1 in ops_row.c, 8 lanes. */
 AVX2 static inline __m256 exp8(__m256 x) {
     __m256 live = _mm256_cmp_ps(x, _mm256_set1_ps(OPS_EXP_LO), _CMP_GE_OQ);
     x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(OPS_EXP_LO)), _mm256_set1_ps(OPS_EXP_HI));
@@ -94,4 +94,10 @@ AVX2 void ops_row_softmax_bwd_avx2(float *d, const float *p, int64_t n, float do
         _mm256_storeu_ps(d + j, _mm256_mul_ps(_mm256_mul_ps(vc, _mm256_loadu_ps(p + j)), x));
     }
     for (; j < n; j++) d[j] = c * p[j] * (d[j] - dot);
+}
+
+AVX2 void ops_row_exp_avx2(float *y, const float *x, int64_t n) {
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) _mm256_storeu_ps(y + j, exp8(_mm256_loadu_ps(x + j)));
+    for (; j < n; j++) y[j] = ops_row_exp1(x[j]);
 }

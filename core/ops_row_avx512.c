@@ -11,7 +11,7 @@ AVX512 static inline __mmask16 tail_mask(int64_t left) {
     return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
 }
 
-/* Same Cephes polynomial as exp_generic in ops_row.c, 16 lanes. */
+/* Same Cephes polynomial as ops_row_exp1 in ops_row.c, 16 lanes. */
 AVX512 static inline __m512 exp16(__m512 x) {
     __mmask16 live = _mm512_cmp_ps_mask(x, _mm512_set1_ps(OPS_EXP_LO), _CMP_GE_OQ);
     x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(OPS_EXP_LO)), _mm512_set1_ps(OPS_EXP_HI));
@@ -79,5 +79,12 @@ AVX512 void ops_row_softmax_bwd_avx512(float *d, const float *p, int64_t n, floa
         __m512 x = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, d + j), vd);
         __m512 y = _mm512_mul_ps(_mm512_mul_ps(vc, _mm512_maskz_loadu_ps(k, p + j)), x);
         _mm512_mask_storeu_ps(d + j, k, y);
+    }
+}
+
+AVX512 void ops_row_exp_avx512(float *y, const float *x, int64_t n) {
+    for (int64_t j = 0; j < n; j += 16) {
+        __mmask16 k = tail_mask(n - j);
+        _mm512_mask_storeu_ps(y + j, k, exp16(_mm512_maskz_loadu_ps(k, x + j)));
     }
 }

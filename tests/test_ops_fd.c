@@ -299,6 +299,28 @@ static void test_rope(uint64_t *s) {
     for (int i = 0; i < n; i++) CHECK_NEAR(c.y[i], c.x[i], 1e-6);
 }
 
+/* Long sequences at large positions (the angle recurrence must not drift): every
+ * element against the definition evaluated in double. */
+static void test_rope_long(uint64_t *s) {
+    enum { N = 700, H = 2, D = 16, ROT = 16 };
+    const int64_t pos0 = 30000;
+    static float x[N * H * D], y[N * H * D];
+    fill(x, N * H * D, s, 1.0f);
+    memcpy(y, x, sizeof y);
+    ops_rope_fwd(y, N, H, D, ROT, pos0, 10000.0f);
+    double worst = 0;
+    for (int r = 0; r < N; r++)
+        for (int h = 0; h < H; h++)
+            for (int d = 0; d < ROT; d += 2) {
+                int o = (r * H + h) * D + d;
+                double th = (double)(pos0 + r) * pow(10000.0, -(double)d / ROT);
+                double y0 = x[o] * cos(th) - x[o + 1] * sin(th), y1 = x[o] * sin(th) + x[o + 1] * cos(th);
+                worst = fmax(worst, fmax(fabs(y[o] - y0), fabs(y[o + 1] - y1)));
+            }
+    CHECK_MSG(worst <= 2e-6, "rope at positions %lld..%lld: max error %.3g", (long long)pos0, (long long)pos0 + N - 1,
+              worst);
+}
+
 /* ---------------- Attention ---------------- */
 enum { AT_NQ = 5, AT_NK = 7, AT_H = 4, AT_KVH = 2, AT_D = 8 };
 #define AT_POS0 2
@@ -514,6 +536,7 @@ int main(void) {
     test_linear(&s);
     test_activations(&s);
     test_rope(&s);
+    test_rope_long(&s);
     test_attention(&s);
     test_embed(&s);
     test_patchify(&s);

@@ -18,6 +18,7 @@ typedef struct {
     void (*scale)(float *, int64_t, float);
     float (*dot)(const float *, const float *, int64_t);
     void (*smbwd)(float *, const float *, int64_t, float, float);
+    void (*exp)(float *, const float *, int64_t);
 } row_impl;
 
 static void test_impl(const row_impl *im) {
@@ -47,6 +48,17 @@ static void test_impl(const row_impl *im) {
     memcpy(y, x, 37 * sizeof(float));
     im->exp_sum(y, 37, -1.5f);
     for (int i = 0; i < 37; i++) CHECK_NEAR(y[i], exp((double)x[i] + 1.5), 3e-7 * exp((double)x[i] + 1.5));
+    /* Array exp, out of place, every tail length; below ln(2^-126) and -inf give 0. */
+    for (int n = 0; n <= 35; n++) {
+        for (int i = 0; i < n; i++) x[i] = (i % 7 == 6) ? -INFINITY : 11.0f * sinf(2.1f * (float)i) - (i % 4 == 1 ? 90.0f : 0.0f);
+        y[n] = 1234.0f;
+        im->exp(y, x, n);
+        for (int i = 0; i < n; i++) {
+            double r = x[i] < -87.33654f ? 0.0 : exp((double)x[i]);
+            CHECK_MSG(fabs(y[i] - r) <= 2.5e-7 * r, "%s: exp(%g) = %.9g, want %.9g", im->name, x[i], y[i], r);
+        }
+        CHECK(y[n] == 1234.0f);
+    }
 
     for (int n = 0; n <= 40; n++) {
         for (int i = 0; i < n; i++) {
@@ -83,11 +95,12 @@ static void test_impl(const row_impl *im) {
 
 int main(void) {
     static const row_impl dispatch = {"dispatch", ops_row_add_max, ops_row_exp_sum, ops_row_scale, ops_row_dot,
-                                      ops_row_softmax_bwd};
+                                      ops_row_softmax_bwd, ops_row_exp};
     static const row_impl avx2 = {"avx2", ops_row_add_max_avx2, ops_row_exp_sum_avx2, ops_row_scale_avx2,
-                                  ops_row_dot_avx2, ops_row_softmax_bwd_avx2};
+                                  ops_row_dot_avx2, ops_row_softmax_bwd_avx2, ops_row_exp_avx2};
     static const row_impl avx512 = {"avx512", ops_row_add_max_avx512, ops_row_exp_sum_avx512,
-                                    ops_row_scale_avx512, ops_row_dot_avx512, ops_row_softmax_bwd_avx512};
+                                    ops_row_scale_avx512, ops_row_dot_avx512, ops_row_softmax_bwd_avx512,
+                                    ops_row_exp_avx512};
     test_impl(&dispatch);
     if (cpu_level_hw() >= CPU_AVX2) test_impl(&avx2);
     if (cpu_level_hw() >= CPU_AVX512) test_impl(&avx512);
