@@ -51,7 +51,8 @@
  * to a full forward with the same opts.
  *
  * Threads: every matmul goes through the caller's mm_ctx (results do not depend on the
- * thread count). */
+ * thread count). A state (and its mm_ctx) serves one calling thread at a time; several
+ * states may share one model. */
 #ifndef LLAVA_MECH_LLAMA_H
 #define LLAVA_MECH_LLAMA_H
 
@@ -180,7 +181,9 @@ err_code lm_prefill(lm_state_t *s, const lm_input_t *in, const lm_run_opts *opts
 err_code lm_decode(lm_state_t *s, int32_t token, const lm_run_opts *opts, err_t *err);
 /* Recomputes layers >= layer for positions [p0, snap->n_pos) from snap (residual
  * entering `layer`, KV of layers < layer, and KV of positions < p0), leaving the
- * state at snap->n_pos positions. 0 <= layer <= n_layer, 0 <= p0 < snap->n_pos. */
+ * state at snap->n_pos positions. 0 <= layer <= n_layer, 0 <= p0 < snap->n_pos.
+ * Hooks fire for the recomputed layers and the head only (no `embed`); opts->record
+ * may name another snapshot (not `snap`). */
 err_code lm_resume(lm_state_t *s, const lm_snapshot_t *snap, int layer, int64_t p0, const lm_run_opts *opts,
                    err_t *err);
 
