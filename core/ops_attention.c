@@ -75,17 +75,25 @@ static void att_fwd_unit(const att_fwd_args *a, int64_t unit) {
     float *S = a->att + ((int64_t)h * a->Nq + i0) * Nk;
     float *O = a->out + i0 * ldq + (int64_t)h * hd;
 
-    if (kmax > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)kmax, hd, 1.0f / sqrtf((float)hd),
-                    a->q + i0 * ldq + (int64_t)h * hd, ldq, a->k + (int64_t)g * hd, ldkv, 0.0f, S, (int)Nk);
+    const float *Q = a->q + i0 * ldq + (int64_t)h * hd, *K = a->k + (int64_t)g * hd, *V = a->v + (int64_t)g * hd;
+    float scale = 1.0f / sqrtf((float)hd);
+    /* A single query row (decoding) as matrix-vector products: sgemm would pack all
+     * of K and V for one row. */
+    if (kmax > 0 && rows == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)kmax, hd, scale, K, ldkv, Q, 1, 0.0f, S, 1);
+    else if (kmax > 0)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)kmax, hd, scale, Q, ldq, K, ldkv, 0.0f,
+                    S, (int)Nk);
     for (int64_t i = i0; i < i1; i++) {
         float *s = S + (i - i0) * Nk;
         int64_t lim = att_limit(i, Nk, a->q_pos0, a->causal);
         att_softmax_row(s, a->bias ? a->bias + i * Nk : NULL, lim, Nk);
     }
-    if (kmax > 0) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, hd, (int)kmax, 1.0f, S, (int)Nk,
-                    a->v + (int64_t)g * hd, ldkv, 0.0f, O, ldq);
+    if (kmax > 0 && rows == 1) {
+        cblas_sgemv(CblasRowMajor, CblasTrans, (int)kmax, hd, 1.0f, V, ldkv, S, 1, 0.0f, O, 1);
+    } else if (kmax > 0) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, hd, (int)kmax, 1.0f, S, (int)Nk, V, ldkv,
+                    0.0f, O, ldq);
     } else {
         for (int64_t i = 0; i < rows; i++) memset(O + i * ldq, 0, (size_t)hd * sizeof(float));
     }

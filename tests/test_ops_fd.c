@@ -411,6 +411,29 @@ static void test_attention(uint64_t *s) {
     }
 }
 
+/* Decoding runs one query row at a time (a matrix-vector path inside the op): each
+ * row must match the same row of the batched call (causal, offset, bias, GQA). */
+static void test_attention_decode(uint64_t *s) {
+    enum { nq = AT_NQ * AT_H * AT_D, nkv = AT_NK * AT_KVH * AT_D, C = AT_H * AT_D };
+    att_ctx c;
+    c.causal = true;
+    c.use_bias = true;
+    fill(c.q, nq, s, 1.5f);
+    fill(c.k, nkv, s, 1.5f);
+    fill(c.v, nkv, s, 1.0f);
+    fill(c.bias, AT_NQ * AT_NK, s, 0.5f);
+    c.bias[2 * AT_NK + 1] = -INFINITY;
+    att_loss(&c);
+    for (int i = 0; i < AT_NQ; i++) {
+        float out1[C], att1[AT_H * AT_NK];
+        ops_attention_fwd(out1, att1, c.q + i * C, c.k, c.v, 1, AT_NK, AT_H, AT_KVH, AT_D, AT_POS0 + i, true,
+                          c.bias + i * AT_NK, NULL);
+        for (int e = 0; e < C; e++) CHECK_NEAR(out1[e], c.out[i * C + e], 1e-6);
+        for (int h = 0; h < AT_H; h++)
+            for (int j = 0; j < AT_NK; j++) CHECK_NEAR(att1[h * AT_NK + j], c.att[(h * AT_NQ + i) * AT_NK + j], 1e-6);
+    }
+}
+
 /* ---------------- Embedding ---------------- */
 enum { EM_V = 6, EM_C = 5, EM_N = 7 };
 typedef struct {
@@ -538,6 +561,7 @@ int main(void) {
     test_rope(&s);
     test_rope_long(&s);
     test_attention(&s);
+    test_attention_decode(&s);
     test_embed(&s);
     test_patchify(&s);
     test_xent(&s);
