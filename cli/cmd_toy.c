@@ -16,7 +16,7 @@
 
 static void toy_usage(FILE *f) {
     fprintf(f,
-            "usage: llava-mech toy generate --n N --seed S [--start I] [--size WxH] [--noise] -o DIR\n"
+            "usage: llava-mech toy generate --n N --seed S [--start I] [--size WxH] [--noise|--noise-half] -o DIR\n"
             "       llava-mech toy train [ARGS]   (see 'llava-mech toy train --help')\n"
             "\n"
             "generate: writes N examples of the toy world (../docs/toy-world.md):\n"
@@ -24,13 +24,15 @@ static void toy_usage(FILE *f) {
             "  DIR/masks/NNNNNN.png    object indices (gray: 0 background, i+1 object i)\n"
             "  DIR/examples.jsonl      one JSON per line: id, image, mask, question, answer, type,\n"
             "                          target {shape, color, bbox} or null, asked {shape, color},\n"
-            "                          objects [{shape, color, bbox}], seed, index, width, height\n"
+            "                          objects [{shape, color, bbox}], seed, index, width, height,\n"
+            "                          noise\n"
             "  Example I of seed S is the same on every machine; question types cycle with I\n"
             "  (color, shape, count, exists, position) and exists alternates yes/no.\n"
             "  Standard splits: --seed 1 train, --seed 2 validation, --seed 3 test.\n"
             "  --start I   first example index (default 0; for generating a split in parts)\n"
             "  --size WxH  canvas size (default 224x224; %d..%d per side)\n"
-            "  --noise     per-pixel background noise of +-8\n",
+            "  --noise     per-pixel background noise of +-8\n"
+            "  --noise-half  noise on a hashed half of the indices, as 'toy train' does\n",
             SC_MIN_SIDE, SC_MAX_SIDE);
 }
 
@@ -90,7 +92,7 @@ static cJSON *object_json(const sc_object *o) {
 
 /* One examples.jsonl line (caller frees). */
 static char *example_line(const sc_scene *s, const sc_qa *qa, const char *name, unsigned long long seed,
-                          unsigned long long idx) {
+                          unsigned long long idx, bool noise) {
     char path[64];
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "id", name);
@@ -121,6 +123,7 @@ static char *example_line(const sc_scene *s, const sc_qa *qa, const char *name, 
     cJSON_AddNumberToObject(j, "index", (double)idx);
     cJSON_AddNumberToObject(j, "width", s->w);
     cJSON_AddNumberToObject(j, "height", s->h);
+    cJSON_AddBoolToObject(j, "noise", noise);
     char *line = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return line;
@@ -128,7 +131,7 @@ static char *example_line(const sc_scene *s, const sc_qa *qa, const char *name, 
 
 static int toy_generate(int argc, char **argv) {
     unsigned long long n = 0, seed = 0, start = 0;
-    bool have_n = false, have_seed = false, noise = false;
+    bool have_n = false, have_seed = false, noise = false, noise_half = false;
     int w = 224, h = 224;
     const char *out = NULL;
     for (int i = 1; i < argc; i++) {
@@ -139,6 +142,8 @@ static int toy_generate(int argc, char **argv) {
             return 0;
         } else if (!strcmp(a, "--noise")) {
             noise = true;
+        } else if (!strcmp(a, "--noise-half")) {
+            noise_half = true;
         } else if (!strcmp(a, "--n") && has_val) {
             if (!parse_u64(argv[++i], &n) || n < 1 || n > 100000000ull)
                 return fail("--n: '%s' is not a count in 1..100000000", argv[i]);
@@ -164,6 +169,7 @@ static int toy_generate(int argc, char **argv) {
         }
     }
     if (!have_n || !have_seed || !out) return fail("--n, --seed and -o are required (see --help)");
+    if (noise && noise_half) return fail("--noise and --noise-half exclude each other");
 
     char path[4096];
     if (!mkdir_p(out)) return fail("%s: cannot create directory: %s", out, strerror(errno));
@@ -184,7 +190,8 @@ static int toy_generate(int argc, char **argv) {
         unsigned long long idx = start + k;
         char name[32];
         snprintf(name, sizeof name, "%06llu", idx);
-        if (sc_example_reuse(&s, &qa, seed, idx, w, h, noise, &err)) {
+        bool nz = noise || (noise_half && sc_noise_half(idx));
+        if (sc_example_reuse(&s, &qa, seed, idx, w, h, nz, &err)) {
             rc = fail("%s", err.msg);
             break;
         }
@@ -198,7 +205,7 @@ static int toy_generate(int argc, char **argv) {
             rc = fail("%s", err.msg);
             break;
         }
-        char *line = example_line(&s, &qa, name, seed, idx);
+        char *line = example_line(&s, &qa, name, seed, idx, nz);
         if (!line) {
             rc = fail("out of memory writing example %s", name);
             break;

@@ -272,6 +272,16 @@ static void test_speed(void) {
     CHECK_MSG(ms < 25, "%.2f ms per example", ms);
 }
 
+/* The trainer's noise rule: about half of all indices and of each question type. */
+static void test_noise_half(void) {
+    int on = 0, per_type[SC_N_QTYPES] = {0};
+    for (uint64_t i = 0; i < 2000; i++)
+        if (sc_noise_half(i)) on++, per_type[i % SC_N_QTYPES]++;
+    CHECK_MSG(abs(on - 1000) <= 90, "%d of 2000 noisy", on); /* 4 sigma = 89 */
+    for (int t = 0; t < SC_N_QTYPES; t++) CHECK_MSG(abs(per_type[t] - 200) <= 40, "type %d: %d of 400", t, per_type[t]);
+    CHECK(sc_noise_half(1) == (((1ull * 0x9E3779B97F4A7C15ull) >> 63) != 0));
+}
+
 static void test_errors(void) {
     err_t err = {0};
     sc_scene s;
@@ -307,6 +317,7 @@ int main(void) {
     test_split(320, 240, 1, 250);
     test_split(64, 48, 0, 250);
     test_speed();
+    test_noise_half();
     test_errors();
     return test_result("test_scenes");
 }

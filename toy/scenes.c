@@ -58,6 +58,8 @@ int sc_side_of(const sc_object *o, int w) {
     return -1;
 }
 
+bool sc_noise_half(uint64_t idx) { return ((idx * 0x9E3779B97F4A7C15ull) >> 63) != 0; }
+
 static bool boxes_apart(const int a[4], const int b[4], int gap) {
     return a[2] + gap <= b[0] || b[2] + gap <= a[0] || a[3] + gap <= b[1] || b[3] + gap <= a[1];
 }

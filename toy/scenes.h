@@ -84,4 +84,10 @@ int sc_min_gap(int w, int h);
 /* 0 left, 1 right, -1 inside the middle fifth. */
 int sc_side_of(const sc_object *o, int w);
 
+/* The "noise on a hashed half" rule of the trainer (toy/train.c): true for about
+ * half of the indices, decorrelated from the type (idx % 5) and the yes/no
+ * alternation by a multiplicative (Fibonacci) hash. `toy generate --noise-half`
+ * uses it, so a generated split matches the training distribution. */
+bool sc_noise_half(uint64_t idx);
+
 #endif

@@ -75,6 +75,10 @@ cmp "$T/a/images/000017.png" "$T/c/images/000017.png"
 "$BIN" toy generate --n 3 --seed 1 --size 320x240 -o "$T/d"
 "$PY" -c 'import json,sys,struct; l=[json.loads(x) for x in open(sys.argv[1]+"/examples.jsonl")]; assert all((e["width"],e["height"])==(320,240) for e in l); d=open(sys.argv[1]+"/images/000000.png","rb").read(); assert struct.unpack(">II",d[16:24])==(320,240)' "$T/d"
 
+# --noise-half follows the trainer's rule: noise iff the top bit of idx * golden ratio.
+"$BIN" toy generate --n 10 --seed 1 --noise-half -o "$T/h"
+"$PY" -c 'import json,sys; l=[json.loads(x) for x in open(sys.argv[1]+"/examples.jsonl")]; assert [e["noise"] for e in l]==[((e["index"]*0x9E3779B97F4A7C15 % 2**64)>>63)==1 for e in l], l; assert any(e["noise"] for e in l) and not all(e["noise"] for e in l)' "$T/h"
+
 # Bad arguments: non-zero exit, exactly one line on stderr, nothing on stdout.
 bad() {
     if "$BIN" "$@" >"$T/out" 2>"$T/err"; then echo "expected failure: $*"; exit 1; fi
@@ -86,6 +90,7 @@ bad toy generate --n 5 --seed 1
 bad toy generate --n 5 --seed 1 --size 10x10 -o "$T/e"
 bad toy generate --n 5 --seed 1 --bogus -o "$T/e"
 bad toy generate --n 5 --seed 1 -o /dev/null/x
+bad toy generate --n 5 --seed 1 --noise --noise-half -o "$T/e"
 bad toy frobnicate
 grep -q "llava-mech toy generate: --n: 'abc'" <("$BIN" toy generate --n abc --seed 1 -o "$T/e" 2>&1 || true)
 "$BIN" toy generate --help | grep -q "examples.jsonl"
