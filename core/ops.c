@@ -237,6 +237,7 @@ void ops_swiglu_bwd(float *dgate, float *dup, const float *dout, const float *ga
 
 void ops_embed_fwd(float *out, const float *table, const int32_t *ids, int64_t N, int64_t C) {
     for (int64_t n = 0; n < N; n++) {
+        assert(ids[n] >= 0);
         const float *row = table + (int64_t)ids[n] * C;
         for (int64_t c = 0; c < C; c++) out[n * C + c] = row[c];
     }
@@ -245,6 +246,7 @@ void ops_embed_fwd(float *out, const float *table, const int32_t *ids, int64_t N
 /* Repeated ids add up, which is the gradient of a gather. */
 void ops_embed_bwd(float *dtable, const float *dout, const int32_t *ids, int64_t N, int64_t C) {
     for (int64_t n = 0; n < N; n++) {
+        assert(ids[n] >= 0);
         float *row = dtable + (int64_t)ids[n] * C;
         for (int64_t c = 0; c < C; c++) row[c] += dout[n * C + c];
     }

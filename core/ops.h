@@ -9,7 +9,14 @@
  * layout [OUT][IN]. Every backward ACCUMULATES (+=) into its gradient outputs, so
  * residual branches add up naturally; callers zero gradients. Gradient pointers may
  * be NULL when not wanted (e.g. din of the first layer). No op allocates: scratch is
- * passed in. `pool` may be NULL (serial); results never depend on the thread count. */
+ * passed in. `pool` may be NULL (serial); results never depend on the thread count.
+ * Threading: with a pool of >= 2 threads the attention splits (head, 64-row block)
+ * units across it and runs OpenBLAS single-threaded meanwhile (restoring the previous
+ * setting); with pool == NULL it runs on the calling thread and OpenBLAS uses whatever
+ * thread count the caller set, so concurrent callers (the trainer's workers) must have
+ * set OpenBLAS to 1 thread, and bit-identity with pooled runs holds when it is 1.
+ * The softmax and sigmoid exps use a vectorised Cephes polynomial (core/ops_row.h,
+ * ~1 ulp; AVX-512/AVX2/generic chosen at run time, which changes the last bits only). */
 #ifndef LLAVA_MECH_OPS_H
 #define LLAVA_MECH_OPS_H
 
@@ -62,7 +69,10 @@ void ops_rope_bwd(float *dx, int64_t N, int n_head, int head_dim, int n_rot, int
 void ops_attention_fwd(float *out, float *att, const float *q, const float *k, const float *v, int64_t Nq,
                        int64_t Nk, int n_head, int n_kv_head, int hd, int64_t q_pos0, bool causal,
                        const float *bias, pool_t *pool);
-/* scratch: at least ops_attention_bwd_scratch(Nq, Nk, n_head) floats. */
+/* scratch: at least ops_attention_bwd_scratch(Nq, Nk, n_head) floats (about
+ * n_head*Nq*Nk: 46 MB for 32 heads x 600 x 600). The backward reads which keys each
+ * query row could see from the zeros of att (so causal/bias masks need not be passed)
+ * and skips the masked ranges. dq, dk, dv may each be NULL. */
 int64_t ops_attention_bwd_scratch(int64_t Nq, int64_t Nk, int n_head);
 void ops_attention_bwd(float *dq, float *dk, float *dv, const float *dout, const float *att, const float *q,
                        const float *k, const float *v, int64_t Nq, int64_t Nk, int n_head, int n_kv_head, int hd,
@@ -81,7 +91,8 @@ void ops_patchify_bwd(float *dimg, const float *dout, int H, int W, int ps);
 
 /* Softmax cross-entropy per row: loss[n] = -log softmax(logits[n])[target[n]];
  * rows with target < 0 are ignored (loss 0). probs [N][V] receives the softmax.
- * Returns the sum of losses over counted rows. Backward: dlogits += scale * (probs -
+ * Returns the sum of losses over counted rows. loss and probs may be NULL (then only
+ * the sum is computed; the backward needs probs). Backward: dlogits += scale * (probs -
  * onehot) on counted rows. */
 double ops_xent_fwd(float *loss, float *probs, const float *logits, const int32_t *target, int64_t N, int64_t V);
 void ops_xent_bwd(float *dlogits, const float *probs, const int32_t *target, int64_t N, int64_t V, float scale);
