@@ -152,6 +152,9 @@ static void test_conformance_vocab(const tok_t *t) {
         const char *p = tok_piece(t, ids[na + 1], &pl);
         CHECK(pl >= 1 && p[0] == 't');
     }
+    /* Control pieces are never produced from text: "<s>" and "</s>" are plain characters. */
+    CHECK_OK(tok_encode(t, "<s>x</s>", 8, false, ids, 256, &n, &err), &err);
+    for (int64_t i = 0; i < n; i++) CHECK(ids[i] != tok_bos(t) && ids[i] != tok_eos(t) && ids[i] != tok_unk(t));
     /* Cyrillic is absent from the corpus: one byte piece per UTF-8 byte. */
     CHECK_OK(tok_encode(t, "Ж", 2, false, ids, 256, &n, &err), &err);
     CHECK(n == 3 && ids[0] == sp && ids[1] == tok_find(t, "<0xD0>", 6) && ids[2] == tok_find(t, "<0x96>", 6));
