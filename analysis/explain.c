@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const method_names[EX_N_METHODS] = {
-    "attention", "rollout", "knockout", "occlusion", "logit-lens", "heads", "dla",
+static const char *const method_names[EX_N_ALL] = {
+    "attention", "rollout", "knockout", "occlusion", "logit-lens", "heads", "dla", "vit-attention", "vit-rollout",
 };
 
-const char *ex_method_name(ex_method m) { return (unsigned)m < EX_N_METHODS ? method_names[m] : "?"; }
+const char *ex_method_name(ex_method m) { return (unsigned)m < EX_N_ALL ? method_names[m] : "?"; }
 
 int ex_method_from_name(const char *name) {
     for (int i = 0; i < EX_N_METHODS; i++)

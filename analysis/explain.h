@@ -32,7 +32,11 @@ typedef enum {
     EX_LOGIT_LENS,
     EX_HEADS,
     EX_DLA,
-    EX_N_METHODS
+    EX_N_METHODS,
+    /* the vision tower's side of attention and rollout (vit_maps.c); run alongside them */
+    EX_VIT_ATTENTION = EX_N_METHODS,
+    EX_VIT_ROLLOUT,
+    EX_N_ALL
 } ex_method;
 
 const char *ex_method_name(ex_method m);
@@ -165,6 +169,22 @@ err_code ex_heads(const ex_input *in, const ex_capture_t *cap, const ex_options 
 err_code ex_dla(const ex_input *in, const ex_capture_t *cap, const ex_options *opt, ex_result *r, err_t *err);
 /* Dispatch by enum. */
 err_code ex_run(ex_method m, const ex_input *in, ex_capture_t *cap, const ex_options *opt, ex_result *r, err_t *err);
+
+/* The ViT side (CLS row of the vision tower's attention; ViT rollout, optionally
+ * composed with an LM map over patches). Register the capture's hook on the vision
+ * hook set before encoding the image (llava_encode_img_hooks), then run the passes. */
+typedef struct {
+    int n_layer, n_head, grid;
+    int64_t N;     /* tokens: CLS + grid*grid patches */
+    float *fused;  /* [n_layer][N][N]: mean over heads */
+    float *cls;    /* [n_layer][n_head][P]: CLS row over the patches */
+} ex_vit_capture_t;
+
+err_code ex_vit_capture_init(ex_vit_capture_t *vc, int n_layer, int n_head, int grid, hook_set_t *vhooks, err_t *err);
+void ex_vit_capture_free(ex_vit_capture_t *vc);
+err_code ex_vit_attention(const ex_vit_capture_t *vc, ex_result *r, err_t *err);
+/* lm_map [P] (e.g. the LM rollout map) or NULL. */
+err_code ex_vit_rollout(const ex_vit_capture_t *vc, const float *lm_map, ex_result *r, err_t *err);
 
 /* Scoring helpers shared by the methods. The score of a residual vector x is
  * log_softmax(U (g * x * rstd))[w]: rstd = 1/rms(x) (the true normaliser) or a frozen

@@ -180,8 +180,11 @@ int cmd_explain(int argc, char **argv) {
     llava_prompt_t pr = {0};
     llava_answer_t ans = {0};
     ex_capture_t cap = {0};
-    ex_result results[EX_N_METHODS];
-    double seconds[EX_N_METHODS];
+    ex_result results[EX_N_ALL];
+    double seconds[EX_N_ALL];
+    ex_vit_capture_t vcap = {0};
+    hook_set_t vhooks;
+    hook_set_init(&vhooks);
     int n_results = 0;
     float *baseline = NULL;
     int32_t *obj = NULL;
@@ -191,8 +194,10 @@ int cmd_explain(int argc, char **argv) {
 
     if (llava_load(&l, &lp, &err)) goto done;
     if (img_load(&orig, image, NULL, &err)) goto done;
-    if (llava_encode_img(l, &orig, &im, &err)) goto done;
     const vit_config *vc = vit_get_config(l->vit);
+    const bool vit_side = mask & ((1u << EX_ATTENTION) | (1u << EX_ROLLOUT));
+    if (vit_side && ex_vit_capture_init(&vcap, vc->n_run, vc->n_head, vc->grid, &vhooks, &err)) goto done;
+    if (llava_encode_img_hooks(l, &orig, &vhooks, &im, &err)) goto done;
     pp_geom g2;
     if (pp_model_image(&orig, l->params.pipeline, vc->image_size, vc->patch_size, vc->image_mean, &model_img, &g2, &err))
         goto done;
@@ -242,6 +247,15 @@ int cmd_explain(int argc, char **argv) {
         }
         seconds[n_results++] = now_s() - t0;
     }
+    for (int i = 0, n_lm = n_results; vit_side && i < n_lm; i++) {
+        ex_method m = results[i].method;
+        if (m != EX_ATTENTION && m != EX_ROLLOUT) continue;
+        double t0 = now_s();
+        err_code rc = m == EX_ATTENTION ? ex_vit_attention(&vcap, &results[n_results], &err)
+                                        : ex_vit_rollout(&vcap, results[i].map, &results[n_results], &err);
+        if (rc) goto done;
+        seconds[n_results++] = now_s() - t0;
+    }
 
     /* the target's text: the user's word, or the decoded answer token */
     char word[128] = "", piece[128] = "";
@@ -264,13 +278,14 @@ int cmd_explain(int argc, char **argv) {
     printf("answer: %s\n", ans.text);
     printf("target: \"%s\" (id %d, p = %.4f)\n", word, cap.target, cap.p_target);
     for (int i = 0; i < n_results; i++)
-        printf("%-11s %7.2f s  %s\n", ex_method_name(results[i].method), seconds[i], results[i].agg);
+        printf("%-13s %7.2f s  %s\n", ex_method_name(results[i].method), seconds[i], results[i].agg);
     printf("figures and arrays in %s/\nreport: %s\n", outdir, report);
     status = 0;
 done:
     if (status) fprintf(stderr, "llava-mech explain: %s\n", err.msg);
     for (int i = 0; i < n_results; i++) ex_result_free(&results[i]);
     ex_capture_free(&cap);
+    ex_vit_capture_free(&vcap);
     font_free(font);
     free(obj);
     free(baseline);
