@@ -456,6 +456,68 @@ static void check_errors(void) {
     CHECK(vit_load(&v, "/nonexistent/mmproj.gguf", &e) != ERR_OK);
 }
 
+/* Results do not depend on the thread count (matmul, attention and the split
+ * activations are all deterministic per element). */
+static void check_threads(mm_ctx_t *mm2) {
+    err_t e = {0};
+    vit_t *v = NULL;
+    mm_ctx_t *mm1 = NULL;
+    CHECK_OK(vit_load(&v, GOLDEN "tiny_f16.gguf", &e), &e);
+    CHECK_OK(mm_ctx_create(&mm1, 1, &e), &e);
+    npy_array_t gpix;
+    if (!v || !mm1 || load_npy("f16_crop_pixels.npy", &gpix)) return;
+    const vit_config *c = vit_get_config(v);
+    vit_state_t a, b;
+    CHECK_OK(vit_state_create(&a, v, &e), &e);
+    CHECK_OK(vit_state_create(&b, v, &e), &e);
+    CHECK_OK(vit_forward(v, &a, mm1, gpix.data, NULL, NULL, &e), &e);
+    CHECK_OK(vit_forward(v, &b, mm2, gpix.data, NULL, NULL, &e), &e);
+    CHECK(!memcmp(a.tokens, b.tokens, sizeof(float) * (size_t)c->n_patches * c->d_out));
+    vit_state_free(&a);
+    vit_state_free(&b);
+    npy_free(&gpix);
+    mm_ctx_free(mm1);
+    vit_free(v);
+}
+
+/* The shipped toy model (assets/model, from the trainer) against its golden, when
+ * both exist (regen.sh writes the golden once the model is there). */
+static void check_shipped(mm_ctx_t *mm) {
+    const char *model = LM_SOURCE_DIR "/assets/model/llava-mech-toy-mmproj.gguf";
+    FILE *f = fopen(model, "rb"), *g = fopen(GOLDEN "shipped_pad_tokens.npy", "rb");
+    if (f) fclose(f);
+    if (g) fclose(g);
+    if (!f || !g) {
+        printf("shipped model golden: skipped (%s)\n", f ? "run tests/golden/vision/regen.sh" : "no model yet");
+        return;
+    }
+    err_t e = {0};
+    vit_t *v = NULL;
+    CHECK_OK(vit_load(&v, model, &e), &e);
+    npy_array_t gpix, gtok;
+    if (!v || load_npy("shipped_pad_pixels.npy", &gpix)) return;
+    if (load_npy("shipped_pad_tokens.npy", &gtok)) return;
+    const vit_config *c = vit_get_config(v);
+    vit_state_t st;
+    CHECK_OK(vit_state_create(&st, v, &e), &e);
+    int64_t n = (int64_t)c->n_patches * c->d_out;
+    CHECK(npy_nelements(&gtok) == n && npy_nelements(&gpix) == 3LL * c->image_size * c->image_size);
+    img_t im;
+    CHECK_OK(img_load(&im, GOLDEN "photo_160x120.png", NULL, &e), &e);
+    pp_geom geom;
+    CHECK_OK(vit_encode(v, &st, mm, &im, PP_PAD, NULL, &geom, &e), &e);
+    double dp = max_diff(st.pixels, gpix.data, 3LL * c->image_size * c->image_size);
+    double err = max_diff(st.tokens, gtok.data, n), scale = max_abs(gtok.data, n);
+    CHECK_MSG(dp <= 1e-5, "shipped: pixels differ by %.3g", dp);
+    CHECK_MSG(err <= 1e-4 * scale, "shipped: tokens max err %.3g > 1e-4 * %.3g", err, scale);
+    printf("shipped model: tokens max err %.3g (scale %.3g, rel %.2g)\n", err, scale, err / scale);
+    img_free(&im);
+    vit_state_free(&st);
+    npy_free(&gpix);
+    npy_free(&gtok);
+    vit_free(v);
+}
+
 int main(int argc, char **argv) {
     if (argc == 3 && !strcmp(argv[1], "--write-fixtures")) return write_fixtures(argv[2]);
     mm_init_blas(argc, argv);
@@ -468,6 +530,8 @@ int main(int argc, char **argv) {
     check_case(mm, "tiny_f16.gguf", "f16_pad", "portrait_30x41.png", PP_PAD);
     check_case(mm, "tiny_f16.gguf", "f16_crop", "portrait_30x41.png", PP_CROP);
     check_hooks(mm);
+    check_threads(mm);
+    check_shipped(mm);
     check_errors();
     mm_ctx_free(mm);
     return test_result("test_vision");

@@ -18,6 +18,6 @@ $PY tests/reference/vision_ref.py $G/tiny_f32.gguf $G/small_45x31.png $G/f32_pad
 $PY tests/reference/vision_ref.py $G/tiny_f32.gguf $G/small_45x31.png $G/f32_crop --pipeline crop
 $PY tests/reference/vision_ref.py $G/tiny_f16.gguf $G/portrait_30x41.png $G/f16_pad --pipeline pad
 $PY tests/reference/vision_ref.py $G/tiny_f16.gguf $G/portrait_30x41.png $G/f16_crop --pipeline crop
-if [ -f assets/model/mmproj.gguf ]; then
-  $PY tests/reference/vision_ref.py assets/model/mmproj.gguf $G/photo_160x120.png $G/shipped_pad --pipeline pad
+if [ -f assets/model/llava-mech-toy-mmproj.gguf ]; then
+  $PY tests/reference/vision_ref.py assets/model/llava-mech-toy-mmproj.gguf $G/photo_160x120.png $G/shipped_pad --pipeline pad
 fi
