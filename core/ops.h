@@ -78,6 +78,12 @@ void ops_attention_bwd(float *dq, float *dk, float *dv, const float *dout, const
                        const float *k, const float *v, int64_t Nq, int64_t Nk, int n_head, int n_kv_head, int hd,
                        float *scratch, pool_t *pool);
 
+/* Gradient with respect to the post-softmax pattern itself, for methods that weight
+ * attention by its gradient (Chefer et al. relevancy, attribution patching on
+ * patterns): datt[h][i][j] += dout_h[i] . v_{kv(h)}[j], same layout as att. */
+void ops_attention_bwd_att(float *datt, const float *dout, const float *v, int64_t Nq, int64_t Nk, int n_head,
+                           int n_kv_head, int hd, pool_t *pool);
+
 /* Token embedding lookup: out[N][C] = table[ids[n]]. */
 void ops_embed_fwd(float *out, const float *table, const int32_t *ids, int64_t N, int64_t C);
 void ops_embed_bwd(float *dtable, const float *dout, const int32_t *ids, int64_t N, int64_t C);

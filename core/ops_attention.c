@@ -245,3 +245,32 @@ void ops_attention_bwd(float *dq, float *dk, float *dv, const float *dout, const
     }
     if (dk || dv) att_run(pool, att_bwd_worker2, &a);
 }
+
+/* ---- gradient with respect to the pattern: dA_h += dO_h V_g^T, one sgemm per head ---- */
+
+typedef struct {
+    float *datt;
+    const float *dout, *v;
+    int64_t Nq, Nk;
+    int n_head, n_kv_head, hd;
+} att_datt_args;
+
+static void att_datt_worker(void *arg, int ith, int nth) {
+    const att_datt_args *a = arg;
+    long lo, hi;
+    pool_split((long)a->n_head, ith, nth, &lo, &hi);
+    int ldq = a->n_head * a->hd, ldkv = a->n_kv_head * a->hd;
+    for (long h = lo; h < hi; h++) {
+        int g = (int)h / (a->n_head / a->n_kv_head);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)a->Nq, (int)a->Nk, a->hd, 1.0f,
+                    a->dout + h * a->hd, ldq, a->v + (int64_t)g * a->hd, ldkv, 1.0f,
+                    a->datt + (int64_t)h * a->Nq * a->Nk, (int)a->Nk);
+    }
+}
+
+void ops_attention_bwd_att(float *datt, const float *dout, const float *v, int64_t Nq, int64_t Nk, int n_head,
+                           int n_kv_head, int hd, pool_t *pool) {
+    if (Nq <= 0 || Nk <= 0) return;
+    att_datt_args a = {datt, dout, v, Nq, Nk, n_head, n_kv_head, hd};
+    att_run(pool, att_datt_worker, &a);
+}

@@ -224,6 +224,14 @@ static void test_attention(const char *name, pool_t *pool) {
     compare(what, dk, rdk, nkv);
     snprintf(what, sizeof what, "%s dv", name);
     compare(what, dv, rdv, nkv);
+    float *rdatt = NULL, *datt = prefilled(natt);
+    snprintf(k, sizeof k, "%s.datt", name);
+    rdatt = load(k, NULL);
+    ops_attention_bwd_att(datt, dout, v, Nq, Nk, H, KVH, hd, pool);
+    unpre(datt, natt);
+    snprintf(what, sizeof what, "%s datt", name);
+    compare(what, datt, rdatt, natt);
+    free(rdatt), free(datt);
     free(cfg), free(q), free(kk), free(v), free(dout), free(rout), free(ratt), free(rdq), free(rdk), free(rdv);
     free(bias), free(out), free(att), free(dq), free(dk), free(dv), free(scratch);
 }

@@ -132,6 +132,7 @@ def attention_ref(q, k, v, Nq, Nk, H, KVH, hd, pos0, causal, bias):
     s = torch.where(dead, torch.zeros_like(s), s)
     p = torch.softmax(s, dim=-1)
     p = torch.where(dead, torch.zeros_like(p), p)
+    p.retain_grad()  # dL/dA for ops_attention_bwd_att
     out = (p @ vh).transpose(0, 1).reshape(Nq, H * hd)
     return out, p
 
@@ -150,7 +151,7 @@ def case_attention(name, Nq, Nk, H, KVH, hd, pos0, causal, with_bias, dead_row=N
     out, p = attention_ref(tq, tk, tv, Nq, Nk, H, KVH, hd, pos0, causal, bias)
     backward(out, dout)
     save(name + ".cfg", [Nq, Nk, H, KVH, hd, pos0, int(causal), int(with_bias)])
-    d = dict(q=q, k=k, v=v, dout=dout, out=out, att=p, dq=tq.grad, dk=tk.grad, dv=tv.grad)
+    d = dict(q=q, k=k, v=v, dout=dout, out=out, att=p, dq=tq.grad, dk=tk.grad, dv=tv.grad, datt=p.grad)
     if with_bias:
         d["bias"] = bias
     for kk, vv in d.items():
