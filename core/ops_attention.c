@@ -8,6 +8,7 @@
  * its last row can see, which halves the work of a prefill. */
 #include "ops.h"
 
+#include <assert.h>
 #include <math.h>
 #include <string.h>
 
@@ -109,6 +110,7 @@ static void att_fwd_worker(void *arg, int ith, int nth) {
 void ops_attention_fwd(float *out, float *att, const float *q, const float *k, const float *v, int64_t Nq,
                        int64_t Nk, int n_head, int n_kv_head, int hd, int64_t q_pos0, bool causal,
                        const float *bias, pool_t *pool) {
+    assert(n_kv_head > 0 && n_head % n_kv_head == 0);
     if (Nq <= 0) return;
     att_fwd_args a = {out, att, q, k, v, bias, Nq, Nk, q_pos0, n_head, n_kv_head, hd, causal,
                       (Nq + OPS_ATT_RB - 1) / OPS_ATT_RB};
@@ -234,6 +236,7 @@ static void att_bwd_worker2(void *arg, int ith, int nth) {
 void ops_attention_bwd(float *dq, float *dk, float *dv, const float *dout, const float *att, const float *q,
                        const float *k, const float *v, int64_t Nq, int64_t Nk, int n_head, int n_kv_head, int hd,
                        float *scratch, pool_t *pool) {
+    assert(n_kv_head > 0 && n_head % n_kv_head == 0);
     if (Nq <= 0 || Nk <= 0) return;
     att_bwd_args a = {dq, dk, dv, scratch, scratch + Nq * Nk * (int64_t)n_head, dout, att, q, k, v, Nq, Nk,
                       n_head, n_kv_head, hd, (Nq + OPS_ATT_RB - 1) / OPS_ATT_RB, (Nk + OPS_ATT_RB - 1) / OPS_ATT_RB,
