@@ -360,10 +360,14 @@ err_code tok_encode(const tok_t *t, const char *text, size_t len, bool add_bos, 
                     int64_t *n_out, err_t *err) {
     *n_out = 0;
     if (cap < 0) cap = 0;
-    size_t bad;
-    if (!tok_utf8_valid(text, len, &bad))
-        return err_set(err, ERR_FORMAT, "invalid UTF-8 in text at byte offset %zu (byte 0x%02X)", bad,
-                       (unsigned)(unsigned char)text[bad]);
+    size_t n_cp = 0; /* code points: bounds the symbol count */
+    for (size_t i = 0; i < len; n_cp++) {
+        size_t l = tok_utf8_len(text + i, len - i);
+        if (!l)
+            return err_set(err, ERR_FORMAT, "invalid UTF-8 in text at byte offset %zu (byte 0x%02X)", i,
+                           (unsigned)(unsigned char)text[i]);
+        i += l;
+    }
     if (len > (size_t)INT32_MAX / 8) return err_set(err, ERR_RANGE, "text of %zu bytes is too long to encode", len);
     enc_t e = {.t = t, .ids = ids, .cap = cap};
     if (add_bos) {
@@ -371,8 +375,9 @@ err_code tok_encode(const tok_t *t, const char *text, size_t len, bool add_bos, 
         emit(&e, t->bos);
     }
     if (len > 0) {
-        /* Worst case: every byte a space (3 bytes each) plus the dummy prefix. */
-        size_t norm_cap = 3 * len + 3, max_sym = norm_cap;
+        /* Worst case: every byte a space (3 bytes each) plus the dummy prefix; one
+         * symbol per code point plus the prefix (user-defined matches only merge). */
+        size_t norm_cap = 3 * len + 3, max_sym = n_cp + 1;
         size_t heap_cap = 3 * max_sym + 1; /* initial pairs + two per merge */
         size_t rev_n = t->has_unused ? (size_t)t->n : 0;
         size_t bytes = norm_cap + max_sym * sizeof(sym_t) + heap_cap * sizeof(pair_t) + rev_n * sizeof(int32_t) + 64;
