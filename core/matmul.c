@@ -1,8 +1,11 @@
 /* matmul.c — Y = X W^T (+ bias) for every quant.h type.
  *
  * n <= MM_GEMV_MAX (decoding): the rows of W are split across the pool and each row
- * is reduced against every row of X with the type's fused dequantize-dot kernel, so
- * the quantized bytes are read once.
+ * is reduced against every row of X with a fused kernel, so the quantized bytes are
+ * read once. For Q8_0/Q4_0/Q4_K/Q6_K the X rows are first quantized to 8 bits and
+ * the dot is done in integers (ggml's vec_dot scheme, ~3x fewer instructions than
+ * converting every weight to float, which is what keeps decoding memory-bound);
+ * mm_ctx_set_exact(c, 1) selects the f32-activation kernels instead.
  *
  * n > MM_GEMV_MAX (prefill): W is cut into tiles of T rows, T a function of (m, k)
  * only. Each pool thread takes whole tiles, dequantizes a tile into its own slice of
@@ -19,6 +22,7 @@
 #include <string.h>
 
 #include "quant.h"
+#include "quant_impl.h"
 
 /* Largest n handled by the fused dot kernels: for n up to ~4 re-reading the
  * (cached) X rows per weight row is cheaper than dequantizing W to f32. */
@@ -34,6 +38,9 @@ struct mm_ctx {
     float *scratch; /* nth tiles of tile_cap floats */
     size_t tile_cap;
     int64_t tile_rows_override; /* 0 = automatic */
+    int exact;                  /* 1: f32-activation dot kernels for n <= MM_GEMV_MAX */
+    void *act;                  /* quantized X rows for the integer decode path */
+    size_t act_cap;
 };
 
 err_code mm_ctx_create(mm_ctx_t **out, int n_threads, err_t *err) {
@@ -55,11 +62,14 @@ void mm_ctx_free(mm_ctx_t *c) {
     if (!c) return;
     pool_free(c->pool);
     free(c->scratch);
+    free(c->act);
     free(c);
 }
 
 pool_t *mm_ctx_pool(mm_ctx_t *c) { return c->pool; }
 int mm_ctx_threads(const mm_ctx_t *c) { return c->nth; }
+
+void mm_ctx_set_exact(mm_ctx_t *c, int exact) { c->exact = exact != 0; }
 
 void mm_ctx_set_tile_rows(mm_ctx_t *c, int64_t rows) { c->tile_rows_override = rows > 0 ? rows : 0; }
 
@@ -87,6 +97,9 @@ typedef struct {
     const tensor_t *W;
     const float *bias;
     size_t row_bytes;
+    const qt_int_kernel *ik; /* integer decode path, or NULL */
+    const unsigned char *act;
+    size_t act_bytes;
 } mm_job;
 
 static void gemv_worker(void *arg, int ith, int nth) {
@@ -98,7 +111,12 @@ static void gemv_worker(void *arg, int ith, int nth) {
     for (int64_t r = lo; r < hi; r++) {
         const void *row = w + (size_t)r * j->row_bytes;
         const float b = j->bias ? j->bias[r] : 0.0f;
-        for (int64_t i = 0; i < j->n; i++) j->Y[i * j->m + r] = dot(row, j->X + i * j->k, j->k) + b;
+        if (j->ik) {
+            for (int64_t i = 0; i < j->n; i++)
+                j->Y[i * j->m + r] = j->ik->vdot(row, j->act + (size_t)i * j->act_bytes, j->k) + b;
+        } else {
+            for (int64_t i = 0; i < j->n; i++) j->Y[i * j->m + r] = dot(row, j->X + i * j->k, j->k) + b;
+        }
     }
 }
 
@@ -149,8 +167,28 @@ err_code mm_linear(mm_ctx_t *c, float *Y, const float *X, int64_t n, int64_t k, 
                        W->nbytes, (size_t)m * rs);
     if (n == 0) return ERR_OK;
 
-    mm_job j = {c, Y, X, n, k, m, 0, W, bias, rs};
+    mm_job j = {c, Y, X, n, k, m, 0, W, bias, rs, NULL, NULL, 0};
     if (n <= MM_GEMV_MAX) {
+        const qt_int_kernel *ik = c->exact ? NULL : qt_int_get(W->type);
+        if (ik) {
+            j.act_bytes = qt_act_row_size(ik->act, k);
+            const size_t need = j.act_bytes * (size_t)n;
+            if (j.act_bytes == 0) {
+                ik = NULL; /* k not a multiple of the activation block: use the f32 path */
+            } else if (need > c->act_cap) {
+                void *a = malloc(need);
+                if (!a) return err_set(err, ERR_NOMEM, "matmul: out of memory");
+                free(c->act);
+                c->act = a;
+                c->act_cap = need;
+            }
+            if (ik) {
+                for (int64_t i = 0; i < n; i++)
+                    qt_quantize_act(ik->act, X + i * k, (unsigned char *)c->act + (size_t)i * j.act_bytes, k);
+                j.ik = ik;
+                j.act = c->act;
+            }
+        }
         pool_run(c->pool, gemv_worker, &j);
         return ERR_OK;
     }

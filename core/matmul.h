@@ -3,7 +3,7 @@
  * X is n x k row-major f32, W a tensor with ne = {k, m} of any quant.h type
  * (row-major [m][k]), Y n x m row-major f32. For n > 4 W is dequantized in tiles
  * into the context's reused scratch and multiplied with OpenBLAS sgemm; for n <= 4
- * a fused dequantize-dot kernel reads each quantized row once. Results do not depend
+ * a fused kernel reads each quantized row once (see mm_ctx_set_exact). Results do not depend
  * on the number of threads (bit-identical). A context (its pool and scratch) serves
  * one calling thread at a time; mm_linear sets OpenBLAS to 1 thread while its pool
  * runs and back to mm_ctx_threads() afterwards, so direct cblas calls made between
@@ -37,6 +37,11 @@ err_code mm_linear(mm_ctx_t *c, float *Y, const float *X, int64_t n, int64_t k, 
  * mm_ctx_set_tile_rows overrides it (0 = automatic; for benchmarks/tuning). */
 int64_t mm_tile_rows(int64_t m, int64_t k);
 void mm_ctx_set_tile_rows(mm_ctx_t *c, int64_t rows);
+/* Decoding (n <= 4) with Q8_0/Q4_0/Q4_K/Q6_K weights quantizes the X rows to 8 bits
+ * per 32/256-block and dots in integers, like llama.cpp (per-element activation
+ * error <= block amax/254). exact = 1 uses f32 activations instead (slower, same
+ * numbers as dequantize-then-dot up to summation order). Default 0. */
+void mm_ctx_set_exact(mm_ctx_t *c, int exact);
 
 /* Dequantizes rows [r0, r0+nr) of W (ne = {k, m}) into dst (nr x k f32). */
 void mm_dequant_rows(const tensor_t *W, int64_t r0, int64_t nr, float *dst);

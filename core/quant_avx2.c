@@ -69,7 +69,7 @@ AVX2 float qt_avx2_dot_q8_0(const void *row, const float *x, int64_t n) {
         s = _mm256_fmadd_ps(i8x8_ps(_mm_srli_si128(lo, 8)), _mm256_loadu_ps(x + 8), s);
         s = _mm256_fmadd_ps(i8x8_ps(hi), _mm256_loadu_ps(x + 16), s);
         s = _mm256_fmadd_ps(i8x8_ps(_mm_srli_si128(hi, 8)), _mm256_loadu_ps(x + 24), s);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(qt_f16_to_f32(b[i].d)), s, acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d)), s, acc);
     }
     return hsum8(acc);
 }
@@ -86,7 +86,7 @@ AVX2 float qt_avx2_dot_q4_0(const void *row, const float *x, int64_t n) {
         s = _mm256_fmadd_ps(i8x8_ps(_mm_srli_si128(lo, 8)), _mm256_loadu_ps(x + 8), s);
         s = _mm256_fmadd_ps(i8x8_ps(hi), _mm256_loadu_ps(x + 16), s);
         s = _mm256_fmadd_ps(i8x8_ps(_mm_srli_si128(hi, 8)), _mm256_loadu_ps(x + 24), s);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(qt_f16_to_f32(b[i].d)), s, acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d)), s, acc);
     }
     return hsum8(acc);
 }
@@ -108,7 +108,7 @@ AVX2 float qt_avx2_dot_q4_K(const void *row, const float *x, int64_t n) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const float d = qt_f16_to_f32(b[i].d), min = qt_f16_to_f32(b[i].dmin);
+        const float d = _cvtsh_ss(b[i].d), min = _cvtsh_ss(b[i].dmin);
         for (int j = 0; j < 8; j += 2, x += 64) {
             uint8_t sc, m;
             const __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 16 * j));
@@ -148,7 +148,7 @@ AVX2 float qt_avx2_dot_q6_K(const void *row, const float *x, int64_t n) {
     const block_q6_K *b = row;
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const float d = qt_f16_to_f32(b[i].d);
+        const float d = _cvtsh_ss(b[i].d);
         for (int half = 0; half < 2; half++) {
             __m256i q[4];
             q6k_unpack(b[i].ql + 64 * half, b[i].qh + 32 * half, q);
@@ -183,7 +183,7 @@ AVX2 void qt_avx2_to_float_f16(const void *src, float *dst, int64_t n) {
 AVX2 void qt_avx2_to_float_q8_0(const void *src, float *dst, int64_t n) {
     const block_q8_0 *b = src;
     for (int64_t i = 0; i < n / QK8_0; i++, dst += QK8_0) {
-        const __m256 d = _mm256_set1_ps(qt_f16_to_f32(b[i].d));
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(b[i].d));
         for (int j = 0; j < QK8_0; j += 8) {
             const __m128i v = _mm_loadl_epi64((const __m128i *)(b[i].qs + j));
             _mm256_storeu_ps(dst + j, _mm256_mul_ps(i8x8_ps(v), d));
@@ -195,7 +195,7 @@ AVX2 void qt_avx2_to_float_q4_0(const void *src, float *dst, int64_t n) {
     const block_q4_0 *b = src;
     const __m128i m4 = _mm_set1_epi8(0x0F), off = _mm_set1_epi8(8);
     for (int64_t i = 0; i < n / QK4_0; i++, dst += QK4_0) {
-        const __m256 d = _mm256_set1_ps(qt_f16_to_f32(b[i].d));
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(b[i].d));
         const __m128i q = _mm_loadu_si128((const __m128i *)b[i].qs);
         const __m128i lo = _mm_sub_epi8(_mm_and_si128(q, m4), off);
         const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), off);
@@ -220,7 +220,7 @@ AVX2 void qt_avx2_to_float_q4_K(const void *src, float *dst, int64_t n) {
     const block_q4_K *b = src;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const float d = qt_f16_to_f32(b[i].d), min = qt_f16_to_f32(b[i].dmin);
+        const float d = _cvtsh_ss(b[i].d), min = _cvtsh_ss(b[i].dmin);
         for (int j = 0; j < 8; j += 2, dst += 64) {
             uint8_t sc, m;
             const __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 16 * j));
@@ -236,7 +236,7 @@ AVX2 void qt_avx2_to_float_q4_K(const void *src, float *dst, int64_t n) {
 AVX2 void qt_avx2_to_float_q6_K(const void *src, float *dst, int64_t n) {
     const block_q6_K *b = src;
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const float d = qt_f16_to_f32(b[i].d);
+        const float d = _cvtsh_ss(b[i].d);
         for (int half = 0; half < 2; half++, dst += 128) {
             __m256i q[4];
             q6k_unpack(b[i].ql + 64 * half, b[i].qh + 32 * half, q);

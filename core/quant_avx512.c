@@ -58,7 +58,7 @@ AVX512 float qt_avx512_dot_q8_0(const void *row, const float *x, int64_t n) {
         const __m128i hi = _mm_loadu_si128((const __m128i *)(b[i].qs + 16));
         __m512 s = _mm512_mul_ps(i8x16_ps(lo), _mm512_loadu_ps(x));
         s = _mm512_fmadd_ps(i8x16_ps(hi), _mm512_loadu_ps(x + 16), s);
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(qt_f16_to_f32(b[i].d)), s, acc);
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(b[i].d)), s, acc);
     }
     return _mm512_reduce_add_ps(acc);
 }
@@ -73,7 +73,7 @@ AVX512 float qt_avx512_dot_q4_0(const void *row, const float *x, int64_t n) {
         const __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), m4), off);
         __m512 s = _mm512_mul_ps(i8x16_ps(lo), _mm512_loadu_ps(x));
         s = _mm512_fmadd_ps(i8x16_ps(hi), _mm512_loadu_ps(x + 16), s);
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(qt_f16_to_f32(b[i].d)), s, acc);
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(b[i].d)), s, acc);
     }
     return _mm512_reduce_add_ps(acc);
 }
@@ -83,7 +83,7 @@ AVX512 float qt_avx512_dot_q4_K(const void *row, const float *x, int64_t n) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const float d = qt_f16_to_f32(b[i].d), min = qt_f16_to_f32(b[i].dmin);
+        const float d = _cvtsh_ss(b[i].d), min = _cvtsh_ss(b[i].dmin);
         for (int j = 0; j < 8; j += 2, x += 64) {
             uint8_t sc0, m0, sc1, m1;
             qk_scale_min_k4(j, b[i].scales, &sc0, &m0);
@@ -112,7 +112,7 @@ AVX512 float qt_avx512_dot_q6_K(const void *row, const float *x, int64_t n) {
     const __m256i off = _mm256_set1_epi8(32);
     __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
     for (int64_t i = 0; i < n / QK_K; i++) {
-        const float d = qt_f16_to_f32(b[i].d);
+        const float d = _cvtsh_ss(b[i].d);
         for (int half = 0; half < 2; half++, x += 128) {
             const uint8_t *ql = b[i].ql + 64 * half, *qh = b[i].qh + 32 * half;
             const int8_t *sc = b[i].scales + 8 * half;

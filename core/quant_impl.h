@@ -128,4 +128,40 @@ float qt_avx512_dot_q4_0(const void *row, const float *x, int64_t n);
 float qt_avx512_dot_q4_K(const void *row, const float *x, int64_t n);
 float qt_avx512_dot_q6_K(const void *row, const float *x, int64_t n);
 
+/* ---- integer decode path (quant_act.c, quant_int_avx2.c) ----
+ * For decoding, mm_linear quantizes the activation row x once to 8 bits and dots it
+ * with the weights in integer arithmetic (as ggml's vec_dot does): per element the
+ * error is at most half a step of x's block scale, |e| <= amax_block(x) / 254. */
+typedef struct {
+    float d;     /* amax / 127 */
+    int32_t sum; /* sum of qs (Q4_0's -8 offset term) */
+    int8_t qs[32];
+} act_q8_32;
+/* Activation super-block for K-quant weights (ggml's block_q8_K layout). */
+typedef block_q8_K act_q8_K;
+
+typedef enum { QT_ACT_NONE = 0, QT_ACT_Q8_32, QT_ACT_Q8_K } qt_act_kind;
+typedef float (*qt_vdot_fn)(const void *w, const void *xq, int64_t n);
+typedef struct {
+    qt_act_kind act;
+    qt_vdot_fn vdot; /* best kernel for this CPU */
+    qt_vdot_fn vdot_ref;
+} qt_int_kernel;
+
+/* NULL when type t has no integer path (f32/f16/bf16 and the rarer quants). */
+const qt_int_kernel *qt_int_get(int t);
+size_t qt_act_row_size(qt_act_kind act, int64_t n);
+void qt_quantize_act(qt_act_kind act, const float *x, void *dst, int64_t n);
+
+float qt_ref_vdot_q8_0(const void *w, const void *xq, int64_t n);
+float qt_ref_vdot_q4_0(const void *w, const void *xq, int64_t n);
+float qt_ref_vdot_q4_K(const void *w, const void *xq, int64_t n);
+float qt_ref_vdot_q6_K(const void *w, const void *xq, int64_t n);
+float qt_avx2_vdot_q8_0(const void *w, const void *xq, int64_t n);
+float qt_avx2_vdot_q4_0(const void *w, const void *xq, int64_t n);
+float qt_avx2_vdot_q4_K(const void *w, const void *xq, int64_t n);
+float qt_avx2_vdot_q6_K(const void *w, const void *xq, int64_t n);
+float qt_avx512_vdot_q4_K(const void *w, const void *xq, int64_t n);
+float qt_avx512_vdot_q6_K(const void *w, const void *xq, int64_t n);
+
 #endif

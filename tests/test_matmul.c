@@ -92,6 +92,11 @@ int main(void) {
     if (!c1 || !c2 || !c3) return test_result("test_matmul");
     CHECK(mm_ctx_threads(c2) == 2 && mm_ctx_threads(c3) == 3);
     CHECK(pool_size(mm_ctx_pool(c3)) == 3);
+    /* exact mode for the tight comparisons; the integer decode path is checked
+     * separately below with its own error bound */
+    mm_ctx_set_exact(c1, 1);
+    mm_ctx_set_exact(c2, 1);
+    mm_ctx_set_exact(c3, 1);
 
     static const int types[] = {QT_F32, QT_F16, QT_BF16, QT_Q4_0, QT_Q4_1, QT_Q5_0, QT_Q5_1,
                                 QT_Q8_0, QT_Q2_K, QT_Q3_K, QT_Q4_K, QT_Q5_K, QT_Q6_K, QT_Q8_K};
@@ -137,6 +142,51 @@ int main(void) {
         }
         free(Wd);
         free(wq);
+    }
+
+    /* integer decode path (n <= 4, Q8_0/Q4_0/Q4_K/Q6_K): X is quantized to 8 bits per
+     * block (|e| <= amax/254 per element), so |Y - ref| <= sum_j |w_j| amax_b(j)/254
+     * plus float rounding; same bits for 1 and 2 threads */
+    mm_ctx_set_exact(c1, 0);
+    mm_ctx_set_exact(c2, 0);
+    {
+        static const int itypes[] = {QT_Q8_0, QT_Q4_0, QT_Q4_K, QT_Q6_K};
+        for (size_t ti = 0; ti < sizeof itypes / sizeof *itypes; ti++) {
+            const int t = itypes[ti];
+            const int64_t k = 1024, m = 40, n = 3, blk = qt_get(t)->block_size == 256 ? 256 : 32;
+            void *wq = make_weights(t, m, k);
+            tensor_t W = {.name = "w.int", .type = t, .n_dims = 2, .ne = {k, m, 1, 1}, .data = wq};
+            float *Wd = malloc((size_t)(m * k) * sizeof(float)), X[3 * 1024], Y1[3 * 40], Y2[3 * 40];
+            mm_dequant_rows(&W, 0, m, Wd);
+            for (int64_t i = 0; i < n * k; i++) X[i] = rndf() * (i % 7 == 0 ? 3.0f : 1.0f);
+            CHECK_OK(mm_linear(c1, Y1, X, n, k, &W, NULL, &err), &err);
+            CHECK_OK(mm_linear(c2, Y2, X, n, k, &W, NULL, &err), &err);
+            CHECK_MSG(!memcmp(Y1, Y2, sizeof Y1), "%s integer path: 1 vs 2 threads differ", qt_get(t)->name);
+            int bad = 0;
+            double worst = 0;
+            for (int64_t i = 0; i < n; i++)
+                for (int64_t r = 0; r < m; r++) {
+                    double ref = 0, bound = 0, mag = 0;
+                    for (int64_t b0 = 0; b0 < k; b0 += blk) {
+                        float amax = 0;
+                        for (int64_t j = b0; j < b0 + blk; j++) amax = fmaxf(amax, fabsf(X[i * k + j]));
+                        for (int64_t j = b0; j < b0 + blk; j++) {
+                            const double p = (double)X[i * k + j] * Wd[r * k + j];
+                            ref += p;
+                            mag += fabs(p);
+                            bound += fabs(Wd[r * k + j]) * amax / 254.0;
+                        }
+                    }
+                    const double e = fabs(Y1[i * m + r] - ref);
+                    if (e / (bound + 1e-30) > worst) worst = e / (bound + 1e-30);
+                    if (!(e <= 1.01 * bound + 1e-5 * mag)) bad++;
+                }
+            CHECK_MSG(bad == 0, "%s integer path: %d outputs beyond the quantization bound", qt_get(t)->name, bad);
+            /* the bound is loose (random signs), but the path must not be exact
+             * f32 arithmetic in disguise nor grossly off */
+            CHECK_MSG(worst > 1e-4 && worst < 0.5, "%s integer path: worst error/bound %.4f", qt_get(t)->name, worst);
+            free(Wd), free(wq);
+        }
     }
 
     /* a larger prefill-shaped product with several automatic tiles (k = 4096 ->

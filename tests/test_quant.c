@@ -611,6 +611,71 @@ static void test_dots(void) {
     }
 }
 
+/* ---------------------------------------------------------------- integer dots */
+static void test_int_dots(void) {
+    enum { N = 4 * QK_K };
+    static unsigned char row[N * 4];
+    static float w[N], x[N];
+    static unsigned char xq[N * 2];
+    const int types[] = {QT_Q8_0, QT_Q4_0, QT_Q4_K, QT_Q6_K};
+    CHECK(qt_int_get(QT_F32) == NULL && qt_int_get(QT_Q5_K) == NULL && qt_int_get(-3) == NULL);
+    for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
+        const int t = types[ti];
+        const qt_int_kernel *ik = qt_int_get(t);
+        CHECK(ik != NULL);
+        if (!ik) continue;
+        const int blk = ik->act == QT_ACT_Q8_K ? QK_K : 32;
+        for (int rep = 0; rep < 10; rep++) {
+            random_row(t, row, N);
+            qt_get(t)->to_float(row, w, N);
+            for (int i = 0; i < N; i++) x[i] = rndf() * (rep & 1 ? 10.0f : 0.1f);
+            qt_quantize_act(ik->act, x, xq, N);
+            double ref = 0, bound = 0, mag = 0;
+            for (int b = 0; b < N; b += blk) {
+                float amax = 0;
+                for (int i = b; i < b + blk; i++) amax = fmaxf(amax, fabsf(x[i]));
+                for (int i = b; i < b + blk; i++) {
+                    ref += (double)w[i] * x[i];
+                    mag += fabs((double)w[i] * x[i]);
+                    bound += fabs(w[i]) * amax / 254.0;
+                }
+            }
+            const float r = ik->vdot_ref(row, xq, N), v = ik->vdot(row, xq, N);
+            CHECK_MSG(fabs(r - ref) <= 1.01 * bound + 1e-6 * mag, "%s vdot_ref %.7g vs %.7g (bound %.3g)", qt_get(t)->name, r, ref, bound);
+            /* same integer sums, only float combination order may differ */
+            CHECK_MSG(fabs(v - r) <= 1e-5 * mag, "%s vdot %.7g vs vdot_ref %.7g", qt_get(t)->name, v, r);
+            /* every ISA's kernel, whatever this CPU's default is */
+            qt_vdot_fn all[2] = {NULL, NULL};
+            if (cpu_level_hw() >= CPU_AVX2)
+                all[0] = t == QT_Q8_0 ? qt_avx2_vdot_q8_0 : t == QT_Q4_0 ? qt_avx2_vdot_q4_0
+                       : t == QT_Q4_K ? qt_avx2_vdot_q4_K : qt_avx2_vdot_q6_K;
+            if (cpu_level_hw() >= CPU_AVX512)
+                all[1] = t == QT_Q4_K ? qt_avx512_vdot_q4_K : t == QT_Q6_K ? qt_avx512_vdot_q6_K : NULL;
+            for (int k = 0; k < 2; k++)
+                if (all[k]) {
+                    const float u = all[k](row, xq, N);
+                    CHECK_MSG(fabs(u - r) <= 1e-5 * mag, "%s %s vdot %.7g vs vdot_ref %.7g", qt_get(t)->name,
+                              k ? "avx512" : "avx2", u, r);
+                }
+        }
+    }
+    /* activation quantization: q = round(x * 127 / amax), sums consistent */
+    float xa[256];
+    for (int i = 0; i < 256; i++) xa[i] = (float)(i - 100) * 0.25f;
+    act_q8_32 a[8];
+    qt_quantize_act(QT_ACT_Q8_32, xa, a, 256);
+    CHECK(a[0].qs[0] == -127 && a[0].d == 25.0f / 127.0f);
+    int32_t s = 0;
+    for (int j = 0; j < 32; j++) s += a[1].qs[j];
+    CHECK(s == a[1].sum);
+    act_q8_K ak;
+    qt_quantize_act(QT_ACT_Q8_K, xa, &ak, 256);
+    CHECK(ak.qs[255] == 127 && ak.qs[100] == 0);
+    int bs = 0;
+    for (int j = 16; j < 32; j++) bs += ak.qs[j];
+    CHECK(bs == ak.bsums[1]);
+}
+
 int main(void) {
     printf("cpu level: %s\n", cpu_level_name(cpu_level()));
     test_traits();
@@ -619,5 +684,6 @@ int main(void) {
     test_simd_dequant();
     test_round_trips();
     test_dots();
+    test_int_dots();
     return test_result("test_quant");
 }

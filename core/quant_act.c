@@ -1,0 +1,148 @@
+/* quant_act.c — 8-bit activation quantization and the portable integer dots of the
+ * decode path (see quant_impl.h). The sums of products are exact integers; only the
+ * per-block scale products are float. */
+#include <math.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "quant_impl.h"
+
+size_t qt_act_row_size(qt_act_kind act, int64_t n) {
+    switch (act) {
+    case QT_ACT_Q8_32: return (size_t)(n / 32) * sizeof(act_q8_32);
+    case QT_ACT_Q8_K: return (size_t)(n / QK_K) * sizeof(act_q8_K);
+    default: return 0;
+    }
+}
+
+/* Symmetric 8-bit: d = amax/127, q = round(x/d) in [-127, 127]. */
+static void quantize_block(const float *x, int len, float *d_out, int8_t *qs) {
+    float amax = 0;
+    for (int j = 0; j < len; j++) amax = fmaxf(amax, fabsf(x[j]));
+    const float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
+    for (int j = 0; j < len; j++) qs[j] = (int8_t)lrintf(x[j] * id);
+    *d_out = d;
+}
+
+void qt_quantize_act(qt_act_kind act, const float *x, void *dst, int64_t n) {
+    if (act == QT_ACT_Q8_32) {
+        act_q8_32 *b = dst;
+        for (int64_t i = 0; i < n / 32; i++, x += 32) {
+            quantize_block(x, 32, &b[i].d, b[i].qs);
+            int32_t s = 0;
+            for (int j = 0; j < 32; j++) s += b[i].qs[j];
+            b[i].sum = s;
+        }
+    } else if (act == QT_ACT_Q8_K) {
+        act_q8_K *b = dst;
+        for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+            quantize_block(x, QK_K, &b[i].d, b[i].qs);
+            for (int g = 0; g < QK_K / 16; g++) {
+                int s = 0;
+                for (int j = 0; j < 16; j++) s += b[i].qs[16 * g + j];
+                b[i].bsums[g] = (int16_t)s;
+            }
+        }
+    }
+}
+
+float qt_ref_vdot_q8_0(const void *w, const void *xq, int64_t n) {
+    const block_q8_0 *b = w;
+    const act_q8_32 *a = xq;
+    float s = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        int32_t sum = 0;
+        for (int j = 0; j < 32; j++) sum += b[i].qs[j] * a[i].qs[j];
+        s += qt_f16_to_f32(b[i].d) * a[i].d * (float)sum;
+    }
+    return s;
+}
+
+/* sum (q - 8) * x = sum q * x - 8 * sum x */
+float qt_ref_vdot_q4_0(const void *w, const void *xq, int64_t n) {
+    const block_q4_0 *b = w;
+    const act_q8_32 *a = xq;
+    float s = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        int32_t sum = 0;
+        for (int j = 0; j < 16; j++)
+            sum += (b[i].qs[j] & 0xF) * a[i].qs[j] + (b[i].qs[j] >> 4) * a[i].qs[j + 16];
+        s += qt_f16_to_f32(b[i].d) * a[i].d * (float)(sum - 8 * a[i].sum);
+    }
+    return s;
+}
+
+/* x = d*sc*q - dmin*m per sub-block j, so w.x = d*dx * sum_j sc_j (q.qx)_j
+ * - dmin*dx * sum_j m_j * sum(qx)_j, both integer sums. */
+float qt_ref_vdot_q4_K(const void *w, const void *xq, int64_t n) {
+    const block_q4_K *b = w;
+    const act_q8_K *a = xq;
+    float s = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int32_t isum = 0, msum = 0;
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            qk_scale_min_k4(j, b[i].scales, &sc, &m);
+            const uint8_t *q = b[i].qs + 32 * (j / 2);
+            const int8_t *x = a[i].qs + 32 * j;
+            int32_t dot = 0;
+            for (int l = 0; l < 32; l++) dot += ((j & 1) ? q[l] >> 4 : q[l] & 0xF) * x[l];
+            isum += sc * dot;
+            msum += m * (a[i].bsums[2 * j] + a[i].bsums[2 * j + 1]);
+        }
+        const float dx = a[i].d;
+        s += qt_f16_to_f32(b[i].d) * dx * (float)isum - qt_f16_to_f32(b[i].dmin) * dx * (float)msum;
+    }
+    return s;
+}
+
+float qt_ref_vdot_q6_K(const void *w, const void *xq, int64_t n) {
+    const block_q6_K *b = w;
+    const act_q8_K *a = xq;
+    float s = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int32_t isum = 0;
+        for (int e = 0; e < QK_K; e += 16) {
+            int32_t dot = 0;
+            for (int l = e; l < e + 16; l++) {
+                const int h = l / 128, r = (l % 128) / 32, k = l % 32;
+                const int byte = b[i].ql[64 * h + k + 32 * (r & 1)];
+                const int lo = r < 2 ? byte & 0xF : byte >> 4;
+                const int hi = (b[i].qh[32 * h + k] >> (2 * r)) & 3;
+                dot += ((lo | hi << 4) - 32) * a[i].qs[l];
+            }
+            isum += b[i].scales[e / 16] * dot;
+        }
+        s += qt_f16_to_f32(b[i].d) * a[i].d * (float)isum;
+    }
+    return s;
+}
+
+static const qt_int_kernel int_ref[] = {
+    [QT_Q8_0] = {QT_ACT_Q8_32, qt_ref_vdot_q8_0, qt_ref_vdot_q8_0},
+    [QT_Q4_0] = {QT_ACT_Q8_32, qt_ref_vdot_q4_0, qt_ref_vdot_q4_0},
+    [QT_Q4_K] = {QT_ACT_Q8_K, qt_ref_vdot_q4_K, qt_ref_vdot_q4_K},
+    [QT_Q6_K] = {QT_ACT_Q8_K, qt_ref_vdot_q6_K, qt_ref_vdot_q6_K},
+};
+static const qt_int_kernel int_avx2[] = {
+    [QT_Q8_0] = {QT_ACT_Q8_32, qt_avx2_vdot_q8_0, qt_ref_vdot_q8_0},
+    [QT_Q4_0] = {QT_ACT_Q8_32, qt_avx2_vdot_q4_0, qt_ref_vdot_q4_0},
+    [QT_Q4_K] = {QT_ACT_Q8_K, qt_avx2_vdot_q4_K, qt_ref_vdot_q4_K},
+    [QT_Q6_K] = {QT_ACT_Q8_K, qt_avx2_vdot_q6_K, qt_ref_vdot_q6_K},
+};
+static const qt_int_kernel int_avx512[] = {
+    [QT_Q8_0] = {QT_ACT_Q8_32, qt_avx2_vdot_q8_0, qt_ref_vdot_q8_0},
+    [QT_Q4_0] = {QT_ACT_Q8_32, qt_avx2_vdot_q4_0, qt_ref_vdot_q4_0},
+    [QT_Q4_K] = {QT_ACT_Q8_K, qt_avx512_vdot_q4_K, qt_ref_vdot_q4_K},
+    [QT_Q6_K] = {QT_ACT_Q8_K, qt_avx512_vdot_q6_K, qt_ref_vdot_q6_K},
+};
+
+const qt_int_kernel *qt_int_get(int t) {
+    const int count = (int)(sizeof int_ref / sizeof *int_ref);
+    if (t < 0 || t >= count || !int_ref[t].vdot) return NULL;
+    switch (cpu_level()) {
+    case CPU_AVX512: return &int_avx512[t];
+    case CPU_AVX2: return &int_avx2[t];
+    default: return &int_ref[t];
+    }
+}

@@ -1,0 +1,133 @@
+/* quant_int_avx2.c — AVX2 integer dots of the decode path: weights (unsigned or
+ * sign-folded bytes) times 8-bit activations with vpmaddubsw (u8 x s8 -> pairs of
+ * int16, no overflow for these ranges: at most 2*128*127) and vpmaddwd (-> int32,
+ * optionally weighted by the sub-block scales), as in ggml's AVX2 vec_dot kernels.
+ * Also used on AVX-512 CPUs. */
+#include <immintrin.h>
+
+#include "quant_impl.h"
+
+#define AVX2 __attribute__((target("avx2,fma,f16c")))
+
+AVX2 static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+AVX2 float qt_avx2_vdot_q8_0(const void *w, const void *xq, int64_t n) {
+    const block_q8_0 *b = w;
+    const act_q8_32 *a = xq;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    int64_t i = 0;
+    for (; i + 2 <= n / 32; i += 2) {
+        /* |w| * (x with w's sign) keeps the first operand unsigned for maddubs */
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)b[i].qs);
+        const __m256i x0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
+        const __m256i w1 = _mm256_loadu_si256((const __m256i *)b[i + 1].qs);
+        const __m256i x1 = _mm256_loadu_si256((const __m256i *)a[i + 1].qs);
+        const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w0), _mm256_sign_epi8(x0, w0)), ones);
+        const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w1), _mm256_sign_epi8(x1, w1)), ones);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * a[i].d), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i + 1].d) * a[i + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+    }
+    for (; i < n / 32; i++) {
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)b[i].qs);
+        const __m256i x0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
+        const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w0), _mm256_sign_epi8(x0, w0)), ones);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * a[i].d), _mm256_cvtepi32_ps(p0), acc0);
+    }
+    return hsum8(_mm256_add_ps(acc0, acc1));
+}
+
+AVX2 float qt_avx2_vdot_q4_0(const void *w, const void *xq, int64_t n) {
+    const block_q4_0 *b = w;
+    const act_q8_32 *a = xq;
+    const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    float corr = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const __m128i q = _mm_loadu_si128((const __m128i *)b[i].qs);
+        /* low nibbles are elements 0..15, high nibbles 16..31 */
+        const __m256i qq = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
+        const __m256i x = _mm256_loadu_si256((const __m256i *)a[i].qs);
+        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(qq, x), ones);
+        const float dd = _cvtsh_ss(b[i].d) * a[i].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(p), acc);
+        corr += dd * (float)(8 * a[i].sum);
+    }
+    return hsum8(acc) - corr;
+}
+
+AVX2 float qt_avx2_vdot_q4_K(const void *w, const void *xq, int64_t n) {
+    const block_q4_K *b = w;
+    const act_q8_K *a = xq;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256 acc = _mm256_setzero_ps();
+    float corr = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t sc[8], m[8];
+        int32_t msum = 0;
+        for (int j = 0; j < 8; j++) {
+            qk_scale_min_k4(j, b[i].scales, &sc[j], &m[j]);
+            msum += m[j] * (a[i].bsums[2 * j] + a[i].bsums[2 * j + 1]);
+        }
+        __m256i isum = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * c));
+            const __m256i lo = _mm256_and_si256(q, m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            const __m256i xl = _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * c));
+            const __m256i xh = _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * c + 32));
+            const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl), _mm256_set1_epi16(sc[2 * c]));
+            const __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh), _mm256_set1_epi16(sc[2 * c + 1]));
+            isum = _mm256_add_epi32(isum, _mm256_add_epi32(pl, ph));
+        }
+        const float dx = a[i].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * dx), _mm256_cvtepi32_ps(isum), acc);
+        corr += _cvtsh_ss(b[i].dmin) * dx * (float)msum;
+    }
+    return hsum8(acc) - corr;
+}
+
+/* Q6_K: q in 0..63 (the -32 offset is applied through the activation sums
+ * bsums), 16-element groups each with an int8 scale. */
+AVX2 float qt_avx2_vdot_q6_K(const void *w, const void *xq, int64_t n) {
+    const block_q6_K *b = w;
+    const act_q8_K *a = xq;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    float corr = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const int8_t *sc = b[i].scales;
+        int32_t off = 0;
+        for (int g = 0; g < 16; g++) off += sc[g] * a[i].bsums[g];
+        __m256i isum = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = b[i].ql + 64 * h, *qh = b[i].qh + 32 * h;
+            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+            const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
+            __m256i q[4];
+            q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
+            q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
+            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
+            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+            for (int r = 0; r < 4; r++) {
+                const __m256i x = _mm256_loadu_si256((const __m256i *)(a[i].qs + 128 * h + 32 * r));
+                /* int16 lanes 0-7 are elements 0-15 (group 2r), lanes 8-15 group 2r+1 */
+                const __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[8 * h + 2 * r + 1]), _mm_set1_epi16(sc[8 * h + 2 * r]));
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(q[r], x), s));
+            }
+        }
+        const float dd = _cvtsh_ss(b[i].d) * a[i].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(isum), acc);
+        corr += dd * (float)(32 * off);
+    }
+    return hsum8(acc) - corr;
+}

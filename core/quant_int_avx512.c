@@ -1,0 +1,118 @@
+/* quant_int_avx512.c — AVX-512BW integer dots of the decode path for the K-quants:
+ * the same maddubs/madd scheme as quant_int_avx2.c on 64-byte vectors, which covers
+ * one whole 64-element chunk (two 32-element sub-blocks) per instruction, and a
+ * branch-free unpack of the Q4_K scales/mins. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "quant_impl.h"
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
+
+/* Q4_K's 12 scale bytes -> out[0..7] = 6-bit scales, out[8..15] = 6-bit mins
+ * (the layout of qk_scale_min_k4, done on 32-bit words). */
+static inline void q4k_unpack_scales(const uint8_t *s, uint8_t out[16]) {
+    uint32_t u[4];
+    memcpy(u, s, 12);
+    const uint32_t m6 = 0x3f3f3f3fu, m4 = 0x0f0f0f0fu, m2 = 0x03030303u;
+    u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4); /* mins 4-7 */
+    const uint32_t mins03 = u[1] & m6;
+    u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4); /* scales 4-7 */
+    u[2] = mins03;
+    u[0] &= m6; /* scales 0-3 */
+    memcpy(out, u, 16);
+}
+
+AVX512 float qt_avx512_vdot_q4_K(const void *w, const void *xq, int64_t n) {
+    const block_q4_K *b = w;
+    const act_q8_K *a = xq;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m256i ones = _mm256_set1_epi16(1);
+    /* int16 lane p of chunk c (64 elements) belongs to sub-block 2c + p/16 */
+    const __m512i half = _mm512_srli_epi16(
+        _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11,
+                         10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 4);
+    __m512i idx[4];
+    for (int c = 0; c < 4; c++) idx[c] = _mm512_add_epi16(half, _mm512_set1_epi16((short)(2 * c)));
+    __m512 acc = _mm512_setzero_ps();
+    __m256 corr = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t sm[16];
+        q4k_unpack_scales(b[i].scales, sm);
+        const __m512i scw = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sm)));
+        const float dx = a[i].d;
+        /* min term: sum_j m_j * (sum of x over sub-block j) */
+        const __m256i bs = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a[i].bsums), ones);
+        const __m256i mins = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(sm + 8)));
+        corr = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].dmin) * dx),
+                               _mm256_cvtepi32_ps(_mm256_mullo_epi32(bs, mins)), corr);
+        __m512i isum = _mm512_setzero_si512();
+        for (int c = 0; c < 4; c++) {
+            /* the 32 bytes twice: low nibbles are elements 64c..64c+31, high nibbles
+             * the next 32, matching x's 64 contiguous bytes */
+            const __m512i q2 = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * c)));
+            const __m512i q = _mm512_and_si512(_mm512_mask_srli_epi16(q2, 0xFFFF0000u, q2, 4), m4);
+            const __m512i x = _mm512_loadu_si512((const void *)(a[i].qs + 64 * c));
+            const __m512i s = _mm512_permutexvar_epi16(idx[c], scw);
+            isum = _mm512_add_epi32(isum, _mm512_madd_epi16(_mm512_maddubs_epi16(q, x), s));
+        }
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(b[i].d) * dx), _mm512_cvtepi32_ps(isum), acc);
+    }
+    const __m256 c8 = corr;
+    __m128 cs = _mm_add_ps(_mm256_castps256_ps128(c8), _mm256_extractf128_ps(c8, 1));
+    cs = _mm_add_ps(cs, _mm_movehl_ps(cs, cs));
+    cs = _mm_add_ss(cs, _mm_movehdup_ps(cs));
+    return _mm512_reduce_add_ps(acc) - _mm_cvtss_f32(cs);
+}
+
+AVX512 float qt_avx512_vdot_q6_K(const void *w, const void *xq, int64_t n) {
+    const block_q6_K *b = w;
+    const act_q8_K *a = xq;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m2 = _mm512_set1_epi8(3);
+    /* lane p -> scale index base + p/8 for the four quarters of a super-block */
+    const __m512i step = _mm512_srli_epi16(
+        _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11,
+                         10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 3);
+    const __m512i idx01_lo = step, idx23_lo = _mm512_add_epi16(step, _mm512_set1_epi16(4));
+    const __m512i idx01_hi = _mm512_add_epi16(step, _mm512_set1_epi16(8));
+    const __m512i idx23_hi = _mm512_add_epi16(step, _mm512_set1_epi16(12));
+    __m512 acc = _mm512_setzero_ps();
+    float corr = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const int8_t *sc = b[i].scales;
+        /* -32 offset through the activation group sums */
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+        const __m512i scw = _mm512_castsi256_si512(sc16);
+        const __m256i off8 = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)a[i].bsums));
+        __m128i o = _mm_add_epi32(_mm256_castsi256_si128(off8), _mm256_extracti128_si256(off8, 1));
+        o = _mm_add_epi32(o, _mm_shuffle_epi32(o, 0x4E));
+        o = _mm_add_epi32(o, _mm_shuffle_epi32(o, 0xB1));
+        const int32_t off = _mm_cvtsi128_si32(o);
+        __m512i isum = _mm512_setzero_si512();
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = b[i].ql + 64 * h, *qh = b[i].qh + 32 * h;
+            /* elements 0..63 of this half: low nibbles of ql[0..63]; 64..127: high
+             * nibbles; the 2 high bits of element l + 32r are bits 2r of qh[l] */
+            const __m512i l = _mm512_loadu_si512((const void *)ql);
+            const __m512i hh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)qh));
+            /* r = 0,1 (low nibbles): high bits at shift 0 (first 32 bytes) and 2 */
+            const __m512i h01 = _mm512_and_si512(_mm512_mask_srli_epi16(hh, 0xFFFF0000u, hh, 2), m2);
+            const __m512i h23 = _mm512_and_si512(_mm512_mask_srli_epi16(_mm512_srli_epi16(hh, 4), 0xFFFF0000u,
+                                                                        _mm512_srli_epi16(hh, 4), 2), m2);
+            const __m512i q01 = _mm512_or_si512(_mm512_and_si512(l, m4), _mm512_slli_epi16(h01, 4));
+            const __m512i q23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4), _mm512_slli_epi16(h23, 4));
+            const __m512i x01 = _mm512_loadu_si512((const void *)(a[i].qs + 128 * h));
+            const __m512i x23 = _mm512_loadu_si512((const void *)(a[i].qs + 128 * h + 64));
+            /* int16 lane p of a 64-element vector covers elements 2p, 2p+1, i.e.
+             * scale group p/8 of its quarter: gather the scales with vpermw */
+            const __m512i s01 = _mm512_permutexvar_epi16(h ? idx01_hi : idx01_lo, scw);
+            const __m512i s23 = _mm512_permutexvar_epi16(h ? idx23_hi : idx23_lo, scw);
+            isum = _mm512_add_epi32(isum, _mm512_madd_epi16(_mm512_maddubs_epi16(q01, x01), s01));
+            isum = _mm512_add_epi32(isum, _mm512_madd_epi16(_mm512_maddubs_epi16(q23, x23), s23));
+        }
+        const float dd = _cvtsh_ss(b[i].d) * a[i].d;
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(dd), _mm512_cvtepi32_ps(isum), acc);
+        corr += dd * (float)(32 * off);
+    }
+    return _mm512_reduce_add_ps(acc) - corr;
+}
