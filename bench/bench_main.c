@@ -117,9 +117,16 @@ void bench_print_header(int threads) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: llava-mech bench KIND [ARGS]\n\nkinds:\n");
+    fprintf(f, "usage: llava-mech bench KIND [ARGS]\n       llava-mech bench --env   (CPU, SIMD level, OpenBLAS core)\n\nkinds:\n");
     for (size_t i = 0; kinds[i].name; i++) fprintf(f, "  %-10s %s\n", kinds[i].name, kinds[i].summary);
     fprintf(f, "\n'llava-mech bench KIND --help' describes a kind's options.\n");
+}
+
+/* `bench --env`: the header line alone (which SIMD level and OpenBLAS core this
+ * process runs with) — quick to check the OPENBLAS_CORETYPE handling. */
+static int print_env(void) {
+    bench_print_header(openblas_get_num_threads());
+    return 0;
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -127,6 +134,7 @@ int cmd_bench(int argc, char **argv) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (!strcmp(argv[1], "--env")) return print_env();
     for (size_t i = 0; kinds[i].name; i++)
         if (!strcmp(argv[1], kinds[i].name)) return kinds[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "llava-mech bench: unknown kind '%s' (try 'llava-mech bench --help')\n", argv[1]);
