@@ -102,6 +102,39 @@ static void check_formats(void) {
     img_free(&gray);
 }
 
+/* EXIF orientation 1..8 on the same JPEG data: our upright image must match PIL's
+ * ImageOps.exif_transpose of libjpeg's decode (decoder rounding differs by a few
+ * levels; a wrong rotation or mirror is off by tens of levels on average), and
+ * ignore_exif keeps the stored orientation. */
+static void check_exif(void) {
+    err_t e = {0};
+    for (int o = 1; o <= 8; o++) {
+        char jp[128], up[128];
+        snprintf(jp, sizeof jp, "formats/exif_%d.jpg", o);
+        snprintf(up, sizeof up, "formats/exif_%d_upright.png", o);
+        img_t im, want;
+        if (load(jp, &im) || load(up, &want)) continue;
+        double mean = 0;
+        int d = img_cmp(&im, &want, &mean);
+        CHECK_MSG(d >= 0 && mean < 1.5 && d <= 24, "EXIF %d: %dx%d vs %dx%d, mean diff %.2f (max %d)", o, im.w, im.h,
+                  want.w, want.h, mean, d);
+        CHECK(im.orientation == o);
+        CHECK((o >= 5) == (im.w == 16 && im.h == 24));
+        img_free(&im);
+        img_free(&want);
+        char path[1024];
+        snprintf(path, sizeof path, GOLDEN "%s", jp);
+        img_opts ig = {.ignore_exif = true};
+        CHECK_OK(img_load(&im, path, &ig, &e), &e);
+        CHECK(im.w == 24 && im.h == 16 && im.orientation == 1);
+        img_free(&im);
+    }
+    /* malformed EXIF never crashes and means "no orientation" */
+    unsigned char bad[64] = {0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x30, 'E', 'x', 'i', 'f', 0, 0, 'I', 'I', 42, 0, 0xF0, 0xFF, 0xFF, 0x7F};
+    CHECK(img_exif_orientation(bad, sizeof bad) == 1);
+    CHECK(img_exif_orientation(bad, 5) == 1);
+}
+
 static void check_errors(void) {
     err_t e = {0};
     img_t im;
@@ -265,6 +298,7 @@ static void check_geometry(void) {
 
 int main(void) {
     check_formats();
+    check_exif();
     check_errors();
     check_resample();
     check_identity_and_norm();

@@ -23,6 +23,85 @@ err_code img_create(img_t *out, int w, int h, err_t *err) {
     if (!out->rgb) return err_set(err, ERR_NOMEM, "out of memory for a %dx%d image", w, h);
     out->w = w;
     out->h = h;
+    out->orientation = 1;
+    return ERR_OK;
+}
+
+/* JPEG segments up to the first SOS: APP1 "Exif\0\0" holds a TIFF header (byte order,
+ * 42, IFD0 offset); IFD0 entries are 12 bytes (tag, type, count, value). Every read
+ * is bounds-checked; anything unexpected means "no orientation". */
+static unsigned rd16(const unsigned char *p, bool le) { return le ? p[0] | p[1] << 8 : p[0] << 8 | p[1]; }
+static uint32_t rd32(const unsigned char *p, bool le) {
+    return le ? (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24
+              : (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+static int exif_tiff_orientation(const unsigned char *t, size_t n) {
+    if (n < 8) return 1;
+    bool le;
+    if (t[0] == 'I' && t[1] == 'I') le = true;
+    else if (t[0] == 'M' && t[1] == 'M') le = false;
+    else return 1;
+    if (rd16(t + 2, le) != 42) return 1;
+    uint32_t ifd = rd32(t + 4, le);
+    if (ifd > n || n - ifd < 2) return 1;
+    unsigned count = rd16(t + ifd, le);
+    for (unsigned i = 0; i < count; i++) {
+        size_t off = (size_t)ifd + 2 + (size_t)i * 12;
+        if (off + 12 > n) return 1;
+        if (rd16(t + off, le) == 0x0112) {
+            unsigned type = rd16(t + off + 2, le);
+            unsigned v = type == 3 ? rd16(t + off + 8, le) : type == 4 ? (unsigned)rd32(t + off + 8, le) : 0;
+            return v >= 1 && v <= 8 ? (int)v : 1;
+        }
+    }
+    return 1;
+}
+
+int img_exif_orientation(const void *buf, size_t size) {
+    const unsigned char *b = buf;
+    if (size < 4 || b[0] != 0xFF || b[1] != 0xD8) return 1;
+    size_t p = 2;
+    while (p + 4 <= size) {
+        if (b[p] != 0xFF) return 1;
+        unsigned marker = b[p + 1];
+        if (marker == 0xFF) { /* fill byte */
+            p++;
+            continue;
+        }
+        if (marker == 0xDA || marker == 0xD9) return 1; /* start of scan / end of image */
+        size_t len = (size_t)b[p + 2] << 8 | b[p + 3];
+        if (len < 2 || p + 2 + len > size) return 1;
+        const unsigned char *seg = b + p + 4;
+        size_t seg_n = len - 2;
+        if (marker == 0xE1 && seg_n >= 6 && !memcmp(seg, "Exif\0\0", 6))
+            return exif_tiff_orientation(seg + 6, seg_n - 6);
+        p += 2 + len;
+    }
+    return 1;
+}
+
+err_code img_orient(const img_t *src, int o, img_t *out, err_t *err) {
+    bool swap = o >= 5 && o <= 8;
+    int W = src->w, H = src->h;
+    err_code rc = img_create(out, swap ? H : W, swap ? W : H, err);
+    if (rc) return rc;
+    out->orientation = o;
+    for (int yo = 0; yo < out->h; yo++)
+        for (int xo = 0; xo < out->w; xo++) {
+            int x, y;
+            switch (o) {
+            case 2: x = W - 1 - xo, y = yo; break;
+            case 3: x = W - 1 - xo, y = H - 1 - yo; break;
+            case 4: x = xo, y = H - 1 - yo; break;
+            case 5: x = yo, y = xo; break;                   /* transpose */
+            case 6: x = yo, y = H - 1 - xo; break;           /* rotate 90 clockwise */
+            case 7: x = W - 1 - yo, y = H - 1 - xo; break;   /* transverse */
+            case 8: x = W - 1 - yo, y = xo; break;           /* rotate 90 anticlockwise */
+            default: x = xo, y = yo; break;
+            }
+            memcpy(out->rgb + ((size_t)yo * out->w + xo) * 3, src->rgb + ((size_t)y * W + x) * 3, 3);
+        }
     return ERR_OK;
 }
 
@@ -75,6 +154,16 @@ err_code img_load_memory(img_t *out, const void *buf, size_t size, const char *n
         }
     }
     stbi_image_free(px);
+    int o = opts && opts->ignore_exif ? 1 : img_exif_orientation(buf, size);
+    if (o != 1) {
+        img_t r;
+        if ((rc = img_orient(out, o, &r, err))) {
+            img_free(out);
+            return err_prefix(err, "%s", name);
+        }
+        img_free(out);
+        *out = r;
+    }
     return ERR_OK;
 }
 

@@ -10,14 +10,18 @@
  *   - Alpha is composited over WHITE: out = a*c + (1-a)*255 (rounded), because
  *     transparent PNGs are usually drawn for a white page. (PIL's convert("RGB"), as
  *     used by HF, drops alpha instead; the reference script composites like we do.)
- *   - EXIF orientation is IGNORED (pixels are used as stored), as stb_image, PIL's
- *     Image.open and llama.cpp do; rotate such JPEGs before use.
+ *   - EXIF orientation (JPEG APP1 "Exif", IFD0 tag 0x0112, values 2..8) is APPLIED,
+ *     so the picture is upright as a viewer shows it — as HF's load_image does
+ *     (PIL.ImageOps.exif_transpose). stb_image and llama.cpp ignore it; set
+ *     img_opts.ignore_exif to get the stored pixels. img_t.orientation records the
+ *     tag found (1 when absent or ignored).
  * Errors name the file and give stb's reason ("not an image", "truncated", ...).
  * stb keeps its failure reason in a process-wide variable: decode from one thread
  * at a time if you need the exact reason. */
 #ifndef LLAVA_MECH_IMAGE_H
 #define LLAVA_MECH_IMAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,10 +33,12 @@
 typedef struct {
     int w, h;
     uint8_t *rgb; /* w*h*3, owned (img_free) */
+    int orientation; /* EXIF orientation that was applied (1..8; 1 = none) */
 } img_t;
 
 typedef struct {
-    int max_w, max_h; /* <= 0: IMG_MAX_SIDE */
+    int max_w, max_h; /* <= 0: IMG_MAX_SIDE (checked on the stored size) */
+    bool ignore_exif; /* true: keep the stored pixel order */
 } img_opts;
 
 err_code img_load(img_t *out, const char *path, const img_opts *opts, err_t *err);
@@ -42,5 +48,11 @@ err_code img_load_memory(img_t *out, const void *buf, size_t size, const char *n
 /* A w x h image filled with zeros. */
 err_code img_create(img_t *out, int w, int h, err_t *err);
 void img_free(img_t *im);
+/* EXIF orientation of a JPEG in memory (1..8), 1 when absent or malformed. */
+int img_exif_orientation(const void *buf, size_t size);
+/* Returns in *out the image transformed for EXIF orientation o (2..8), as
+ * PIL.ImageOps.exif_transpose does (6 = rotate 90 clockwise, 8 = 90 anticlockwise,
+ * 5/7 transpose/transverse, 2/4 mirror, 3 rotate 180). */
+err_code img_orient(const img_t *src, int o, img_t *out, err_t *err);
 
 #endif

@@ -68,6 +68,15 @@ def main(out):
     gif = src.quantize(64)
     gif.save(os.path.join(f, "small.gif"))
     gif.convert("RGB").save(os.path.join(f, "small_gif_decoded.png"))
+    # EXIF orientation 1..8 on the same JPEG data; golden = PIL's exif_transpose
+    from PIL import ImageOps
+    base = photo(24, 16, 5)
+    for o in range(1, 9):
+        ex = Image.Exif()
+        ex[0x0112] = o
+        jp = os.path.join(f, f"exif_{o}.jpg")
+        base.save(jp, quality=95, exif=ex.tobytes())
+        ImageOps.exif_transpose(Image.open(jp)).convert("RGB").save(os.path.join(f, f"exif_{o}_upright.png"))
     # 16-bit PNG: stb reduces to 8 bits (v >> 8)
     a16 = (np.asarray(src.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
     Image.fromarray(a16, "I;16").save(os.path.join(f, "small_gray16.png"))

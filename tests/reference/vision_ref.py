@@ -25,7 +25,7 @@ import sys
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gguf_np import GGUF  # noqa: E402
@@ -35,8 +35,9 @@ torch.set_default_dtype(torch.float64)
 
 # ---------------------------------------------------------------- preprocessing
 def load_rgb(path):
-    """RGB with alpha composited over white (our documented choice)."""
-    im = Image.open(path)
+    """RGB, upright per EXIF orientation (as HF load_image), alpha composited over
+    white (our documented choice)."""
+    im = ImageOps.exif_transpose(Image.open(path))
     im.load()
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         im = im.convert("RGBA")
