@@ -10,12 +10,22 @@
 
 #include <cblas.h>
 
+#include "cpu.h"
 #include "ops_row.h"
 
 /* ---- LayerNorm (Ba et al. 2016; CLIP uses it pre-attention and pre-MLP) ---- */
 
 void ops_layernorm_fwd(float *out, float *mean, float *rstd, const float *in, const float *w, const float *b,
                        int64_t N, int64_t C, float eps) {
+    if (cpu_level() == CPU_AVX512) {
+        for (int64_t n = 0; n < N; n++) {
+            float m, r;
+            ops_ln_row_fwd_avx512(out + n * C, in + n * C, w, b, C, eps, &m, &r);
+            if (mean) mean[n] = m;
+            if (rstd) rstd[n] = r;
+        }
+        return;
+    }
     for (int64_t n = 0; n < N; n++) {
         const float *x = in + n * C;
         float *y = out + n * C;
@@ -43,6 +53,11 @@ void ops_layernorm_fwd(float *out, float *mean, float *rstd, const float *in, co
  *   dx = rstd * (g - mean(g) - xh * mean(g * xh)),  dw += dout * xh,  db += dout. */
 void ops_layernorm_bwd(float *din, float *dw, float *db, const float *dout, const float *in, const float *w,
                        const float *mean, const float *rstd, int64_t N, int64_t C) {
+    if (cpu_level() == CPU_AVX512) {
+        for (int64_t n = 0; n < N; n++)
+            ops_ln_row_bwd_avx512(din ? din + n * C : NULL, dw, db, dout + n * C, in + n * C, w, mean[n], rstd[n], C);
+        return;
+    }
     for (int64_t n = 0; n < N; n++) {
         const float *x = in + n * C;
         const float *dy = dout + n * C;
@@ -73,6 +88,14 @@ void ops_layernorm_bwd(float *din, float *dw, float *db, const float *dout, cons
 /* ---- RMSNorm (Zhang & Sennrich 2019; LLaMA) ---- */
 
 void ops_rmsnorm_fwd(float *out, float *rstd, const float *in, const float *w, int64_t N, int64_t C, float eps) {
+    if (cpu_level() == CPU_AVX512) {
+        for (int64_t n = 0; n < N; n++) {
+            float r;
+            ops_rms_row_fwd_avx512(out + n * C, in + n * C, w, C, eps, &r);
+            if (rstd) rstd[n] = r;
+        }
+        return;
+    }
     for (int64_t n = 0; n < N; n++) {
         const float *x = in + n * C;
         float *y = out + n * C;
@@ -88,6 +111,11 @@ void ops_rmsnorm_fwd(float *out, float *rstd, const float *in, const float *w, i
  *   dx_c = r w_c dy_c - x_c r^3 / C * sum_j dy_j w_j x_j,  dw_c += dy_c x_c r. */
 void ops_rmsnorm_bwd(float *din, float *dw, const float *dout, const float *in, const float *w,
                      const float *rstd, int64_t N, int64_t C) {
+    if (cpu_level() == CPU_AVX512) {
+        for (int64_t n = 0; n < N; n++)
+            ops_rms_row_bwd_avx512(din ? din + n * C : NULL, dw, dout + n * C, in + n * C, w, rstd[n], C);
+        return;
+    }
     for (int64_t n = 0; n < N; n++) {
         const float *x = in + n * C;
         const float *dy = dout + n * C;
@@ -151,19 +179,11 @@ void ops_linear_bwd(float *din, float *dw, float *db, const float *dout, const f
 
 /* ---- Activations ---- */
 
-/* The sigmoid-based activations work on chunks: e = exp(-|k x|) for a chunk in one
- * vectorised call (ops_row.h), then s = 1/(1+e) for x >= 0 and e/(1+e) otherwise,
- * which never evaluates exp of a large positive number (no inf/inf). */
+/* The sigmoid-based activations work on chunks: the sigmoid of a chunk in one
+ * vectorised, overflow-free call (ops_row_sigmoid), then the element-wise rest. */
 enum { ACT_CHUNK = 256 };
 
-static void sigmoid_chunk(float *sg, const float *x, float k, int64_t m) {
-    for (int64_t j = 0; j < m; j++) sg[j] = -fabsf(k * x[j]);
-    ops_row_exp(sg, sg, m);
-    for (int64_t j = 0; j < m; j++) {
-        float e = sg[j];
-        sg[j] = (k * x[j] >= 0.0f ? 1.0f : e) / (1.0f + e);
-    }
-}
+static void sigmoid_chunk(float *sg, const float *x, float k, int64_t m) { ops_row_sigmoid(sg, x, k, m); }
 
 #define OPS_INV_SQRT2 0.70710678118654752440f
 #define OPS_INV_SQRT_2PI 0.39894228040143267794f

@@ -105,3 +105,19 @@ void ops_row_exp(float *y, const float *x, int64_t n) {
         for (int64_t j = 0; j < n; j++) y[j] = ops_row_exp1(x[j]);
     }
 }
+
+static void sigmoid_generic(float *s, const float *x, float k, int64_t n) {
+    for (int64_t j = 0; j < n; j++) {
+        float kx = k * x[j];
+        float e = ops_row_exp1(-fabsf(kx));
+        s[j] = (kx >= 0.0f ? 1.0f : e) / (1.0f + e);
+    }
+}
+
+void ops_row_sigmoid(float *s, const float *x, float k, int64_t n) {
+    switch (cpu_level()) {
+    case CPU_AVX512: ops_row_sigmoid_avx512(s, x, k, n); break;
+    case CPU_AVX2: ops_row_sigmoid_avx2(s, x, k, n); break;
+    default: sigmoid_generic(s, x, k, n);
+    }
+}

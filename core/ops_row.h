@@ -19,6 +19,9 @@ float ops_row_dot(const float *a, const float *b, int64_t n);
 void ops_row_softmax_bwd(float *d, const float *p, int64_t n, float dot, float c);
 /* y[j] = exp(x[j]) (y may alias x); used by the sigmoid-based activations. */
 void ops_row_exp(float *y, const float *x, int64_t n);
+/* s[j] = sigmoid(k x[j]) = 1/(1+exp(-k x)), as (k x >= 0 ? 1 : e)/(1 + e) with
+ * e = exp(-|k x|), which never overflows (s may alias x). */
+void ops_row_sigmoid(float *s, const float *x, float k, int64_t n);
 /* The portable scalar exp all versions agree with (up to fma rounding). */
 float ops_row_exp1(float x);
 
@@ -29,12 +32,24 @@ void ops_row_scale_avx512(float *s, int64_t n, float c);
 float ops_row_dot_avx512(const float *a, const float *b, int64_t n);
 void ops_row_softmax_bwd_avx512(float *d, const float *p, int64_t n, float dot, float c);
 void ops_row_exp_avx512(float *y, const float *x, int64_t n);
+void ops_row_sigmoid_avx512(float *s, const float *x, float k, int64_t n);
 float ops_row_add_max_avx2(float *s, const float *bias, int64_t n);
 float ops_row_exp_sum_avx2(float *s, int64_t n, float mx);
 void ops_row_scale_avx2(float *s, int64_t n, float c);
 float ops_row_dot_avx2(const float *a, const float *b, int64_t n);
 void ops_row_softmax_bwd_avx2(float *d, const float *p, int64_t n, float dot, float c);
 void ops_row_exp_avx2(float *y, const float *x, int64_t n);
+void ops_row_sigmoid_avx2(float *s, const float *x, float k, int64_t n);
+
+/* One row of LayerNorm / RMSNorm (same math as the portable loops in ops.c; only
+ * AVX-512 has its own version, other levels use the portable code). */
+void ops_ln_row_fwd_avx512(float *y, const float *x, const float *w, const float *b, int64_t C, float eps,
+                           float *mean, float *rstd);
+void ops_ln_row_bwd_avx512(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+                           float mean, float rstd, int64_t C);
+void ops_rms_row_fwd_avx512(float *y, const float *x, const float *w, int64_t C, float eps, float *rstd);
+void ops_rms_row_bwd_avx512(float *dx, float *dw, const float *dy, const float *x, const float *w, float rstd,
+                            int64_t C);
 
 /* Portable exp-and-sum, used by the AVX2 kernels for their last n % 8 elements. */
 float ops_row_exp_tail(float *s, int64_t n, float mx);

@@ -101,3 +101,20 @@ AVX2 void ops_row_exp_avx2(float *y, const float *x, int64_t n) {
     for (; j + 8 <= n; j += 8) _mm256_storeu_ps(y + j, exp8(_mm256_loadu_ps(x + j)));
     for (; j < n; j++) y[j] = ops_row_exp1(x[j]);
 }
+
+AVX2 void ops_row_sigmoid_avx2(float *s, const float *x, float k, int64_t n) {
+    __m256 vk = _mm256_set1_ps(k), one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        __m256 kx = _mm256_mul_ps(vk, _mm256_loadu_ps(x + j));
+        __m256 e = exp8(_mm256_or_ps(kx, sign)); /* -|kx| */
+        __m256 pos = _mm256_cmp_ps(kx, _mm256_setzero_ps(), _CMP_GE_OQ);
+        __m256 num = _mm256_blendv_ps(e, one, pos);
+        _mm256_storeu_ps(s + j, _mm256_div_ps(num, _mm256_add_ps(one, e)));
+    }
+    for (; j < n; j++) {
+        float kx = k * x[j];
+        float e = ops_row_exp1(-fabsf(kx));
+        s[j] = (kx >= 0.0f ? 1.0f : e) / (1.0f + e);
+    }
+}

@@ -88,3 +88,15 @@ AVX512 void ops_row_exp_avx512(float *y, const float *x, int64_t n) {
         _mm512_mask_storeu_ps(y + j, k, exp16(_mm512_maskz_loadu_ps(k, x + j)));
     }
 }
+
+AVX512 void ops_row_sigmoid_avx512(float *s, const float *x, float k, int64_t n) {
+    __m512 vk = _mm512_set1_ps(k), one = _mm512_set1_ps(1.0f);
+    for (int64_t j = 0; j < n; j += 16) {
+        __mmask16 m = tail_mask(n - j);
+        __m512 kx = _mm512_mul_ps(vk, _mm512_maskz_loadu_ps(m, x + j));
+        __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_abs_ps(kx)));
+        __mmask16 pos = _mm512_cmp_ps_mask(kx, _mm512_setzero_ps(), _CMP_GE_OQ);
+        __m512 num = _mm512_mask_blend_ps(pos, e, one);
+        _mm512_mask_storeu_ps(s + j, m, _mm512_div_ps(num, _mm512_add_ps(one, e)));
+    }
+}

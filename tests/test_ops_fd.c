@@ -78,7 +78,7 @@ static void sub_pre(float *g, const float *pre, int64_t n) {
 }
 
 /* ---------------- LayerNorm ---------------- */
-enum { LN_N = 3, LN_C = 10 };
+enum { LN_N = 3, LN_C = 37 }; /* two 16-lane vectors and a tail */
 typedef struct {
     float x[LN_N * LN_C], w[LN_C], b[LN_C], out[LN_N * LN_C], R[LN_N * LN_C], mean[LN_N], rstd[LN_N];
 } ln_ctx;
@@ -158,6 +158,36 @@ static void test_rmsnorm(uint64_t *s) {
     sub_pre(gw, pre_w, LN_C);
     check_grad("rmsnorm dx", c.x, gx, LN_N * LN_C, rms_loss, &c, s);
     check_grad("rmsnorm dw", c.w, gw, LN_C, rms_loss, &c, s);
+}
+
+/* Wide rows (vector bodies plus a tail) with a mean far from zero: forwards against
+ * the definition in double; rstd/mean outputs included. */
+static void test_norm_wide(uint64_t *s) {
+    enum { N = 3, C = 133 };
+    static float x[N * C], w[C], b[C], y[N * C], mean[N], rstd[N];
+    fill(x, N * C, s, 1.0f);
+    for (int i = 0; i < N * C; i++) x[i] += 100.0f;
+    fill(w, C, s, 1.0f);
+    fill(b, C, s, 1.0f);
+    ops_layernorm_fwd(y, mean, rstd, x, w, b, N, C, 1e-5f);
+    for (int n = 0; n < N; n++) {
+        double m = 0, v = 0;
+        for (int c = 0; c < C; c++) m += x[n * C + c];
+        m /= C;
+        for (int c = 0; c < C; c++) v += (x[n * C + c] - m) * (x[n * C + c] - m);
+        double r = 1.0 / sqrt(v / C + 1e-5);
+        CHECK_NEAR(mean[n], m, 1e-5 * fabs(m));
+        CHECK_NEAR(rstd[n], r, 1e-6 * r);
+        for (int c = 0; c < C; c++) CHECK_NEAR(y[n * C + c], (x[n * C + c] - m) * r * w[c] + b[c], 2e-4);
+    }
+    ops_rmsnorm_fwd(y, rstd, x, w, N, C, 1e-6f);
+    for (int n = 0; n < N; n++) {
+        double ss = 0;
+        for (int c = 0; c < C; c++) ss += (double)x[n * C + c] * x[n * C + c];
+        double r = 1.0 / sqrt(ss / C + 1e-6);
+        CHECK_NEAR(rstd[n], r, 1e-6 * r);
+        for (int c = 0; c < C; c++) CHECK_NEAR(y[n * C + c], x[n * C + c] * r * w[c], 1e-5);
+    }
 }
 
 /* ---------------- Linear ---------------- */
@@ -556,6 +586,7 @@ int main(void) {
     uint64_t s = 20240501;
     test_layernorm(&s);
     test_rmsnorm(&s);
+    test_norm_wide(&s);
     test_linear(&s);
     test_activations(&s);
     test_rope(&s);

@@ -19,6 +19,7 @@ typedef struct {
     float (*dot)(const float *, const float *, int64_t);
     void (*smbwd)(float *, const float *, int64_t, float, float);
     void (*exp)(float *, const float *, int64_t);
+    void (*sigmoid)(float *, const float *, float, int64_t);
 } row_impl;
 
 static void test_impl(const row_impl *im) {
@@ -60,6 +61,18 @@ static void test_impl(const row_impl *im) {
         CHECK(y[n] == 1234.0f);
     }
 
+    /* Sigmoid: no overflow for large |k x|, 2 ulp-ish against double. */
+    for (int n = 0; n <= 35; n++) {
+        for (int i = 0; i < n; i++) x[i] = 30.0f * sinf(1.7f * (float)i) + (i % 5 == 2 ? 200.0f : 0.0f);
+        y[n] = 1234.0f;
+        im->sigmoid(y, x, 1.702f, n);
+        for (int i = 0; i < n; i++) {
+            double r = 1.0 / (1.0 + exp(-(double)(1.702f * x[i]))); /* k x rounds to f32 first */
+            CHECK_MSG(fabs(y[i] - r) <= 3e-7 * r + 1e-37, "%s: sigmoid(%g) = %.9g, want %.9g", im->name, x[i], y[i], r);
+        }
+        CHECK(y[n] == 1234.0f);
+    }
+
     for (int n = 0; n <= 40; n++) {
         for (int i = 0; i < n; i++) {
             x[i] = sinf(1.3f * (float)i + (float)n);
@@ -95,12 +108,13 @@ static void test_impl(const row_impl *im) {
 
 int main(void) {
     static const row_impl dispatch = {"dispatch", ops_row_add_max, ops_row_exp_sum, ops_row_scale, ops_row_dot,
-                                      ops_row_softmax_bwd, ops_row_exp};
+                                      ops_row_softmax_bwd, ops_row_exp, ops_row_sigmoid};
     static const row_impl avx2 = {"avx2", ops_row_add_max_avx2, ops_row_exp_sum_avx2, ops_row_scale_avx2,
-                                  ops_row_dot_avx2, ops_row_softmax_bwd_avx2, ops_row_exp_avx2};
+                                  ops_row_dot_avx2, ops_row_softmax_bwd_avx2, ops_row_exp_avx2,
+                                  ops_row_sigmoid_avx2};
     static const row_impl avx512 = {"avx512", ops_row_add_max_avx512, ops_row_exp_sum_avx512,
                                     ops_row_scale_avx512, ops_row_dot_avx512, ops_row_softmax_bwd_avx512,
-                                    ops_row_exp_avx512};
+                                    ops_row_exp_avx512, ops_row_sigmoid_avx512};
     test_impl(&dispatch);
     if (cpu_level_hw() >= CPU_AVX2) test_impl(&avx2);
     if (cpu_level_hw() >= CPU_AVX512) test_impl(&avx512);
