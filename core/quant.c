@@ -111,6 +111,10 @@ static float dot_f32_ref(const void *row, const float *x, int64_t n) {
 DISPATCH_DOT(f32)
 DISPATCH_DOT(f16)
 DISPATCH_DOT(q8_0)
+/* bf16: the AVX2 kernel is already memory-bound on AVX-512 CPUs */
+static float dot_bf16(const void *row, const float *x, int64_t n) {
+    return cpu_level() >= CPU_AVX2 ? qt_avx2_dot_bf16(row, x, n) : dot_bf16_ref(row, x, n);
+}
 DISPATCH_DOT(q4_0)
 DISPATCH_DOT(q4_K)
 DISPATCH_DOT(q6_K)
@@ -123,6 +127,7 @@ DISPATCH_DOT(q6_K)
         else qt_ref_to_float_##T(src, dst, n);                                           \
     }
 DISPATCH_TO_FLOAT(f16)
+DISPATCH_TO_FLOAT(bf16)
 DISPATCH_TO_FLOAT(q8_0)
 DISPATCH_TO_FLOAT(q4_0)
 DISPATCH_TO_FLOAT(q4_K)
@@ -131,7 +136,7 @@ DISPATCH_TO_FLOAT(q6_K)
 static const qt_traits traits[QT_COUNT] = {
     [QT_F32] = {"f32", 1, 4, qt_ref_to_float_f32, qt_ref_from_float_f32, dot_f32},
     [QT_F16] = {"f16", 1, 2, to_float_f16, qt_ref_from_float_f16, dot_f16},
-    [QT_BF16] = {"bf16", 1, 2, qt_ref_to_float_bf16, qt_ref_from_float_bf16, dot_bf16_ref},
+    [QT_BF16] = {"bf16", 1, 2, to_float_bf16, qt_ref_from_float_bf16, dot_bf16},
     [QT_Q4_0] = {"q4_0", QK4_0, sizeof(block_q4_0), to_float_q4_0, qt_ref_from_float_q4_0,
                  dot_q4_0},
     [QT_Q4_1] = {"q4_1", QK4_1, sizeof(block_q4_1), qt_ref_to_float_q4_1, NULL, dot_q4_1_ref},

@@ -59,6 +59,34 @@ AVX2 float qt_avx2_dot_f16(const void *row, const float *x, int64_t n) {
     return s;
 }
 
+/* bf16 is the top half of an f32: widen to 32 bits and shift left 16 */
+AVX2 static inline __m256 bf16x8_ps(const uint16_t *p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+}
+
+AVX2 float qt_avx2_dot_bf16(const void *row, const float *x, int64_t n) {
+    const uint16_t *w = row;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a0 = _mm256_fmadd_ps(bf16x8_ps(w + i), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(bf16x8_ps(w + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(bf16x8_ps(w + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(bf16x8_ps(w + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(bf16x8_ps(w + i), _mm256_loadu_ps(x + i), a0);
+    float s = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++) s += qt_bf16_to_f32(w[i]) * x[i];
+    return s;
+}
+
+AVX2 void qt_avx2_to_float_bf16(const void *src, float *dst, int64_t n) {
+    const uint16_t *h = src;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, bf16x8_ps(h + i));
+    for (; i < n; i++) dst[i] = qt_bf16_to_f32(h[i]);
+}
+
 AVX2 float qt_avx2_dot_q8_0(const void *row, const float *x, int64_t n) {
     const block_q8_0 *b = row;
     __m256 acc = _mm256_setzero_ps();

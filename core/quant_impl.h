@@ -111,6 +111,8 @@ float qt_ref_dot_f32(const void *row, const float *x, int64_t n);
  * contraction); dot variants differ from the portable dot only in summation order. */
 float qt_avx2_dot_f32(const void *row, const float *x, int64_t n);
 float qt_avx2_dot_f16(const void *row, const float *x, int64_t n);
+float qt_avx2_dot_bf16(const void *row, const float *x, int64_t n);
+void qt_avx2_to_float_bf16(const void *src, float *dst, int64_t n);
 float qt_avx2_dot_q8_0(const void *row, const float *x, int64_t n);
 float qt_avx2_dot_q4_0(const void *row, const float *x, int64_t n);
 float qt_avx2_dot_q4_K(const void *row, const float *x, int64_t n);
