@@ -1,6 +1,6 @@
 /* fuzz_image.c — libFuzzer target for the image loader and both preprocessing
  * pipelines: any byte string must decode or fail with a message, never crash, leak or
- * read out of bounds. Sizes are capped at 1024 px a side so a claimed-huge header is
+ * read out of bounds; the EXIF orientation parser sees every input. Sizes are capped at 1024 px a side so a claimed-huge header is
  * rejected before decoding (the path the cap protects). */
 #include <stddef.h>
 #include <stdint.h>
@@ -12,6 +12,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    int orient = img_exif_orientation(data, size); /* the EXIF parser on every input */
+    if (orient < 1 || orient > 8) __builtin_trap();
     err_t e = {0};
     img_t im;
     img_opts o = {.max_w = 1024, .max_h = 1024};
