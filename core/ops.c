@@ -1,7 +1,9 @@
 /* ops.c — forward and backward of the element-wise, normalisation, linear, embedding,
- * patch and loss operations (contract in ops.h). Attention and RoPE live in
- * ops_attention.c. Derivatives are written next to each backward so a reader can check
- * them against the math; reductions over a row accumulate in double. */
+ * patch and loss operations (contract in ops.h). Attention lives in ops_attention.c,
+ * RoPE in ops_rope.c, the vectorised row kernels in ops_row*.c / ops_norm_avx512.c.
+ * Derivatives are written next to each backward so a reader can check them against
+ * the math; reductions over a row accumulate in double. The portable loops here are
+ * the reference; on AVX-512 machines the norms run the same math in ops_norm_avx512.c. */
 #include "ops.h"
 
 #include <assert.h>
