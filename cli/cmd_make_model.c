@@ -12,6 +12,7 @@
 #include "commands.h"
 #include "core/presets.h"
 #include "core/quant.h"
+#include "core/threads.h"
 
 static const struct {
     const char *name;
@@ -31,10 +32,12 @@ static int parse_type(const char *s) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: llava-mech make-model --preset NAME --type TYPE [--mmproj-type f16|f32] [--seed S] -o DIR\n"
+    fprintf(f, "usage: llava-mech make-model --preset NAME --type TYPE [--mmproj-type f16|f32] [--seed S]\n"
+               "                            [--threads N] -o DIR\n"
                "  Writes DIR/NAME-TYPE.gguf (LLaMA LM) and DIR/mmproj-NAME-MTYPE.gguf (CLIP + MLP projector)\n"
                "  with seeded random weights in llama.cpp's LLaVA layout.\n"
-               "  TYPE: f32, f16, q8_0, q4_0, q4_k (LM 2-D weights; norms stay f32). Default seed 1.\n"
+               "  TYPE: f32, f16, q8_0, q4_0, q4_k (LM 2-D weights; norms stay f32). Default seed 1;\n"
+               "  threads: all CPUs (the files do not depend on it).\n"
                "  presets:\n");
     for (int i = 0; preset_at(i); i++) fprintf(f, "    %-18s %s\n", preset_at(i)->name, preset_at(i)->summary);
 }
@@ -65,6 +68,7 @@ static void on_progress(void *user, uint64_t done, uint64_t total) {
 int cmd_make_model(int argc, char **argv) {
     const char *preset_name = NULL, *type_name = NULL, *mtype_name = "f16", *dir = NULL;
     uint64_t seed = 1;
+    int threads = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -89,6 +93,14 @@ int cmd_make_model(int argc, char **argv) {
                 return 2;
             }
             seed = s;
+        } else if (!strcmp(a, "--threads")) {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (!*v || *end || n < 1 || n > 256) {
+                fprintf(stderr, "llava-mech make-model: --threads '%s' is not in 1..256\n", v);
+                return 2;
+            }
+            threads = (int)n;
         } else {
             fprintf(stderr, "llava-mech make-model: unknown option '%s' (try --help)\n", a);
             return 2;
@@ -129,17 +141,25 @@ int cmd_make_model(int argc, char **argv) {
 
     bool tty = isatty(STDERR_FILENO);
     progress_t pr_mm = {"mmproj", now_s(), -1}, pr_lm = {"LM", 0, -1};
-    preset_opts o = {type, mtype, seed, tty ? on_progress : NULL, &pr_mm};
     err_t err = {0};
-    if (preset_write_mmproj(p, &o, mm_path, &err) != ERR_OK) {
+    pool_t *pool = NULL;
+    if (pool_create(&pool, threads, &err) != ERR_OK) {
         fprintf(stderr, "llava-mech make-model: %s\n", err.msg);
         return 1;
     }
-    pr_lm.t0 = now_s();
-    o.progress_user = &pr_lm;
-    if (preset_write_lm(p, &o, lm_path, &err) != ERR_OK) {
+    preset_opts o = {type, mtype, seed, tty ? on_progress : NULL, &pr_mm};
+    int rc = 0;
+    if (preset_write_mmproj_pool(p, &o, pool, mm_path, &err) != ERR_OK) {
+        rc = 1;
+    } else {
+        pr_lm.t0 = now_s();
+        o.progress_user = &pr_lm;
+        if (preset_write_lm_pool(p, &o, pool, lm_path, &err) != ERR_OK) rc = 1;
+    }
+    pool_free(pool);
+    if (rc) {
         fprintf(stderr, "llava-mech make-model: %s\n", err.msg);
-        return 1;
+        return rc;
     }
     printf("%s\n%s\n", lm_path, mm_path);
     return 0;

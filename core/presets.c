@@ -72,7 +72,9 @@ typedef struct {
     int64_t ne0;
     size_t row_bytes;
     int rope_head_dim; /* > 0: rows are q/k rows to permute into GGUF's RoPE order */
-    float *row;        /* shared scratch of ne0 floats */
+    float *row;        /* scratch: row_stride floats per thread */
+    int64_t row_stride;
+    pool_t *pool;
 } gen_t;
 
 /* splitmix64 (Steele, Lea, Flood 2014): a full-period 64-bit generator whose output
@@ -108,12 +110,19 @@ static int64_t hf_row_of(int64_t r, int hd) {
     return h * hd + (w % 2) * (hd / 2) + w / 2;
 }
 
-static err_code gen_fill(void *user, int64_t row0, int64_t n_rows, void *dst, err_t *err) {
-    (void)err;
-    const gen_t *g = user;
-    unsigned char *out = dst;
-    for (int64_t r = row0; r < row0 + n_rows; r++) {
-        float *row = g->row;
+typedef struct {
+    const gen_t *g;
+    int64_t row0, n_rows;
+    unsigned char *dst;
+} fill_task;
+
+static void gen_rows(void *arg, int ith, int nth) {
+    const fill_task *task = arg;
+    const gen_t *g = task->g;
+    long lo, hi;
+    pool_split((long)task->n_rows, ith, nth, &lo, &hi);
+    float *row = g->row + (size_t)ith * (size_t)g->row_stride;
+    for (int64_t r = task->row0 + lo; r < task->row0 + hi; r++) {
         if (g->kind == GEN_RANDOM) {
             int64_t src = g->rope_head_dim ? hf_row_of(r, g->rope_head_dim) : r;
             gen_row(row, g->ne0, g->key, (uint64_t)src);
@@ -121,10 +130,17 @@ static err_code gen_fill(void *user, int64_t row0, int64_t n_rows, void *dst, er
             float v = g->kind == GEN_ONES ? 1.0f : 0.0f;
             for (int64_t i = 0; i < g->ne0; i++) row[i] = v;
         }
-        unsigned char *d = out + (size_t)(r - row0) * g->row_bytes;
+        unsigned char *d = task->dst + (size_t)(r - task->row0) * g->row_bytes;
         if (g->type == QT_F32) memcpy(d, row, g->row_bytes);
         else qt_get(g->type)->from_float(row, d, g->ne0);
     }
+}
+
+static err_code gen_fill(void *user, int64_t row0, int64_t n_rows, void *dst, err_t *err) {
+    (void)err;
+    const gen_t *g = user;
+    fill_task task = {g, row0, n_rows, dst};
+    pool_run(g->pool, gen_rows, &task);
     return ERR_OK;
 }
 
@@ -137,6 +153,7 @@ typedef struct {
     uint64_t seed;
     float *row;
     int64_t row_cap;
+    pool_t *pool;
     err_t *err;
 } build_t;
 
@@ -147,7 +164,8 @@ static err_code add(build_t *b, const char *name, int type, int n_dims, const in
         return err_set(b->err, ERR_UNSUPPORTED, "make-model: tensor %s: cannot write type %d", name, type);
     gen_t *g = &b->gens[b->n];
     uint64_t s = b->seed ^ ((uint64_t)(b->n + 1) * 0xA0761D6478BD642Full);
-    *g = (gen_t){splitmix64(&s), kind, type, ne[0], qt_row_size(type, ne[0]), rope_head_dim, b->row};
+    *g = (gen_t){splitmix64(&s), kind, type, ne[0], qt_row_size(type, ne[0]), rope_head_dim, b->row, b->row_cap,
+                 b->pool};
     if (ne[0] > b->row_cap) return err_set(b->err, ERR_RANGE, "make-model: tensor %s: row longer than scratch", name);
     err_code rc = gguf_writer_add_tensor_fn(b->w, name, type, n_dims, ne, gen_fill, g, b->err);
     if (!rc) b->n++;
@@ -162,15 +180,18 @@ static err_code add1(build_t *b, const char *name, int64_t ne0, gen_kind kind) {
     return add(b, name, QT_F32, 1, (int64_t[]){ne0}, kind, 0);
 }
 
-static err_code build_begin(build_t *b, int64_t n_tensors, int64_t max_ne0, uint64_t seed, err_t *err) {
+static err_code build_begin(build_t *b, int64_t n_tensors, int64_t max_ne0, uint64_t seed, pool_t *pool,
+                            err_t *err) {
     memset(b, 0, sizeof *b);
     b->err = err;
     b->seed = seed;
     b->cap = n_tensors;
     b->row_cap = max_ne0;
+    b->pool = pool;
     b->w = gguf_writer_create();
     b->gens = calloc((size_t)n_tensors, sizeof *b->gens);
-    b->row = malloc((size_t)max_ne0 * sizeof *b->row);
+    int nth = pool ? pool_size(pool) : 1;
+    b->row = malloc((size_t)max_ne0 * (size_t)nth * sizeof *b->row);
     if (!b->w || !b->gens || !b->row) return err_set(err, ERR_NOMEM, "make-model: out of memory");
     return ERR_OK;
 }
@@ -194,6 +215,15 @@ static err_code finish(build_t *b, const preset_opts *o, int64_t expect, const c
 }
 
 err_code preset_write_mmproj(const preset_t *p, const preset_opts *o, const char *path, err_t *err) {
+    return preset_write_mmproj_pool(p, o, NULL, path, err);
+}
+
+err_code preset_write_lm(const preset_t *p, const preset_opts *o, const char *path, err_t *err) {
+    return preset_write_lm_pool(p, o, NULL, path, err);
+}
+
+err_code preset_write_mmproj_pool(const preset_t *p, const preset_opts *o, pool_t *pool, const char *path,
+                                  err_t *err) {
     if (o->mmproj_type != QT_F16 && o->mmproj_type != QT_F32)
         return err_set(err, ERR_ARG, "%s: mmproj type must be f16 or f32", path);
     build_t b;
@@ -201,7 +231,7 @@ err_code preset_write_mmproj(const preset_t *p, const preset_opts *o, const char
     int64_t n_pos = (int64_t)(p->image_size / p->patch_size) * (p->image_size / p->patch_size) + 1;
     int64_t max0 = W > F ? W : F;
     if (E > max0) max0 = E;
-    err_code rc = build_begin(&b, preset_mmproj_n_tensors(p), max0, o->seed ^ 0x6D6D70726F6Aull, err);
+    err_code rc = build_begin(&b, preset_mmproj_n_tensors(p), max0, o->seed ^ 0x6D6D70726F6Aull, pool, err);
     if (rc) {
         build_end(&b);
         return rc;
@@ -344,7 +374,7 @@ static err_code vocab_build(vocab_t *v, int n, err_t *err) {
     return ERR_OK;
 }
 
-err_code preset_write_lm(const preset_t *p, const preset_opts *o, const char *path, err_t *err) {
+err_code preset_write_lm_pool(const preset_t *p, const preset_opts *o, pool_t *pool, const char *path, err_t *err) {
     int t = o->lm_type;
     if (preset_file_type(t) < 0 || !qt_get(t) || (t != QT_F32 && !qt_get(t)->from_float))
         return err_set(err, ERR_UNSUPPORTED, "%s: cannot write LM weights of type %d (f32, f16, q8_0, q4_0, q4_k)",
@@ -358,7 +388,7 @@ err_code preset_write_lm(const preset_t *p, const preset_opts *o, const char *pa
         return rc;
     }
     build_t b;
-    rc = build_begin(&b, preset_lm_n_tensors(p), E > F ? E : F, o->seed ^ 0x6C6C616D61ull, err);
+    rc = build_begin(&b, preset_lm_n_tensors(p), E > F ? E : F, o->seed ^ 0x6C6C616D61ull, pool, err);
     gguf_writer_t *w = b.w;
     if (!rc) {
         rc = gguf_writer_set_str(w, "general.architecture", "llama");

@@ -27,6 +27,7 @@
 
 #include "err.h"
 #include "gguf.h"
+#include "threads.h"
 
 typedef struct {
     const char *name;
@@ -63,6 +64,11 @@ int preset_file_type(int type);
 
 err_code preset_write_lm(const preset_t *p, const preset_opts *o, const char *path, err_t *err);
 err_code preset_write_mmproj(const preset_t *p, const preset_opts *o, const char *path, err_t *err);
+/* The same, generating and quantizing rows on a thread pool (NULL: the caller's
+ * thread); the bytes written do not depend on the number of threads. */
+err_code preset_write_lm_pool(const preset_t *p, const preset_opts *o, pool_t *pool, const char *path, err_t *err);
+err_code preset_write_mmproj_pool(const preset_t *p, const preset_opts *o, pool_t *pool, const char *path,
+                                  err_t *err);
 /* Tensor counts and parameter totals the two files will have (tests, progress). */
 int64_t preset_lm_n_tensors(const preset_t *p);
 int64_t preset_mmproj_n_tensors(const preset_t *p);
