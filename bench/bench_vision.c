@@ -19,6 +19,7 @@
 #include "bench.h"
 #include "core/matmul.h"
 #include "core/presets.h"
+#include "core/hook.h"
 #include "core/quant.h"
 #include "vision/image.h"
 #include "vision/preprocess.h"
@@ -34,6 +35,35 @@ static int usage(FILE *f, int code) {
                "                 /tmp/llava-mech-bench)\n"
                "  -t N           threads (default: all online CPUs); --reps N timed forwards (default 3)\n");
     return code;
+}
+
+/* Per-stage wall time from hook timestamps: the time between consecutive hook points
+ * is charged to the stage that ends at the later one. */
+enum { ST_EMBED, ST_LN, ST_QKV, ST_ATT, ST_OUT, ST_FC1, ST_FC2, ST_PROJ, ST_N };
+static const char *const stage_names[ST_N] = {"patch embed + pos", "layernorms + residual", "q/k/v matmuls",
+                                              "attention (QK^T, softmax, AV)", "out projection", "fc1 + activation",
+                                              "fc2", "projector"};
+typedef struct {
+    double last, t[ST_N];
+} stage_timer;
+
+static int stage_hook(void *user, const hook_info *info, float *data) {
+    (void)data;
+    stage_timer *s = user;
+    double now = bench_now();
+    const char *n = info->name, *dot = strrchr(n, '.');
+    int st = ST_LN;
+    if (!strcmp(n, "v.embed")) st = ST_EMBED;
+    else if (!strncmp(n, "mm.", 3)) st = ST_PROJ;
+    else if (strstr(n, ".attn.q")) st = ST_QKV;
+    else if (strstr(n, ".attn.k") || strstr(n, ".attn.v")) st = ST_QKV;
+    else if (strstr(n, ".attn.pattern")) st = ST_ATT;
+    else if (strstr(n, ".attn_out")) st = ST_OUT;
+    else if (strstr(n, ".mlp.hidden")) st = ST_FC1;
+    else if (dot && !strcmp(dot, ".resid_post")) st = ST_FC2;
+    s->t[st] += now - s->last;
+    s->last = bench_now();
+    return 0;
 }
 
 static int fail(const char *msg) {
@@ -152,6 +182,25 @@ int bench_encode(int argc, char **argv) {
            c->n_patches, c->n_patches, c->d_out, best, sum / reps, t_warm, flops * 1e-9);
     printf("encode rate %.1f GFLOP/s = %.2f of sgemm peak (goal >= 0.70)\n", flops / best * 1e-9,
            flops / best / peak);
+
+    /* one more forward with timing hooks for the breakdown */
+    hook_set_t hs;
+    hook_set_init(&hs);
+    stage_timer timer = {0};
+    if (hook_add(&hs, "*", stage_hook, &timer, &e)) {
+        rc = fail(e.msg);
+        goto done;
+    }
+    timer.last = bench_now();
+    t0 = timer.last;
+    if (vit_forward(v, &st, mm, st.pixels, &hs, NULL, &e)) {
+        rc = fail(e.msg);
+        goto done;
+    }
+    const double t_hooked = bench_now() - t0;
+    printf("breakdown of one forward (%.3f s):\n", t_hooked);
+    for (int i = 0; i < ST_N; i++)
+        printf("  %-30s %7.3f s  %5.1f%%\n", stage_names[i], timer.t[i], 100.0 * timer.t[i] / t_hooked);
 done:
     img_free(&im);
     vit_state_free(&st);

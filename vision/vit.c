@@ -378,6 +378,27 @@ static void act_parallel(pool_t *pool, int kind, float *out, const float *in, in
     pool_run(pool, act_worker, &j);
 }
 
+/* LayerNorm rows split over the pool (each row is independent). */
+typedef struct {
+    float *out;
+    const float *in, *w, *b;
+    int64_t N, C;
+    float eps;
+} ln_job;
+
+static void ln_worker(void *arg, int ith, int nth) {
+    const ln_job *j = arg;
+    long lo, hi;
+    pool_split((long)j->N, ith, nth, &lo, &hi);
+    if (hi > lo) ops_layernorm_fwd(j->out + lo * j->C, NULL, NULL, j->in + lo * j->C, j->w, j->b, hi - lo, j->C, j->eps);
+}
+
+static void ln_parallel(pool_t *pool, float *out, const float *in, const float *w, const float *b, int64_t N,
+                        int64_t C, float eps) {
+    ln_job j = {out, in, w, b, N, C, eps};
+    pool_run(pool, ln_worker, &j);
+}
+
 err_code vit_forward(const vit_t *v, vit_state_t *st, mm_ctx_t *mm, const float *pixels, const hook_set_t *hooks,
                      float *out, err_t *err) {
     const vit_config *c = &v->cfg;
@@ -394,13 +415,13 @@ err_code vit_forward(const vit_t *v, vit_state_t *st, mm_ctx_t *mm, const float 
     memcpy(st->x, v->class_embd, (size_t)d * sizeof(float));
     add_inplace(st->x, v->pos_embd, N * d);
     if ((rc = emit(hooks, "v.embed", -1, st->x, 2, N, d, 1, err))) return rc;
-    ops_layernorm_fwd(st->h, NULL, NULL, st->x, v->pre_ln_w, v->pre_ln_b, N, d, c->eps);
+    ln_parallel(pool, st->h, st->x, v->pre_ln_w, v->pre_ln_b, N, d, c->eps);
     memcpy(st->x, st->h, (size_t)(N * d) * sizeof(float));
     if ((rc = emit(hooks, "v.pre_ln", -1, st->x, 2, N, d, 1, err))) return rc;
 
     for (int il = 0; il < c->n_run; il++) {
         const vit_block *b = &v->blocks[il];
-        ops_layernorm_fwd(st->h, NULL, NULL, st->x, b->ln1_w, b->ln1_b, N, d, c->eps);
+        ln_parallel(pool, st->h, st->x, b->ln1_w, b->ln1_b, N, d, c->eps);
         if ((rc = emit(hooks, "v.blk.%d.ln1", il, st->h, 2, N, d, 1, err))) return rc;
         if ((rc = mm_linear(mm, st->q, st->h, N, d, b->q_w, b->q_b, err))) return rc;
         if ((rc = mm_linear(mm, st->k, st->h, N, d, b->k_w, b->k_b, err))) return rc;
@@ -416,7 +437,7 @@ err_code vit_forward(const vit_t *v, vit_state_t *st, mm_ctx_t *mm, const float 
         add_inplace(st->x, st->o, N * d);
         if ((rc = emit(hooks, "v.blk.%d.resid_mid", il, st->x, 2, N, d, 1, err))) return rc;
 
-        ops_layernorm_fwd(st->h, NULL, NULL, st->x, b->ln2_w, b->ln2_b, N, d, c->eps);
+        ln_parallel(pool, st->h, st->x, b->ln2_w, b->ln2_b, N, d, c->eps);
         if ((rc = emit(hooks, "v.blk.%d.ln2", il, st->h, 2, N, d, 1, err))) return rc;
         if ((rc = mm_linear(mm, st->ff, st->h, N, d, b->up_w, b->up_b, err))) return rc;
         act_parallel(pool, c->use_gelu ? 1 : 0, st->ff_act, st->ff, N * ff);
