@@ -35,7 +35,7 @@ double bench_sgemm_peak(int n, int reps);
 /* Streaming read bandwidth in bytes/s over a `bytes` buffer split across `threads`
  * threads (best of `reps`). */
 double bench_read_bandwidth(size_t bytes, int threads, int reps);
-/* Prints "cpu: ... | simd: ... | openblas: CORE (N threads) | threads: N". */
+/* Prints "cpu: ... | simd: ... | openblas: CORE (how chosen) | threads: N" and the load average. */
 void bench_print_header(int threads);
 
 #endif

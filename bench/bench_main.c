@@ -108,12 +108,22 @@ double bench_read_bandwidth(size_t bytes, int threads, int reps) {
 void bench_print_header(int threads) {
     char brand[64];
     cpu_brand(brand, sizeof brand);
+    /* other processes make wall-clock numbers meaningless: show the load */
+    double load = -1;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &load) != 1) load = -1;
+        fclose(f);
+    }
     const char *ct = getenv("OPENBLAS_CORETYPE");
     printf("cpu: %s | simd: %s | openblas: %s (%s) | threads: %d\n", brand,
            cpu_level_name(cpu_level()), openblas_get_corename(),
            !ct ? "auto-detected"
                : getenv("LLAVA_MECH_BLAS_REEXEC") ? "set by llava-mech" : "OPENBLAS_CORETYPE from environment",
            threads);
+    if (load >= 0)
+        printf("load average: %.1f%s\n", load,
+               load > 1.5 ? " (other processes are running: timings will be low and noisy)" : "");
 }
 
 static void usage(FILE *f) {

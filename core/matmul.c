@@ -28,6 +28,10 @@
  * (cached) X rows per weight row is cheaper than dequantizing W to f32. */
 #define MM_GEMV_MAX 4
 
+/* Below this many multiply-adds waking the pool costs more than it saves; the
+ * work split is the same either way, so the result does not change. */
+#define MM_INLINE_MACS (1 << 17)
+
 /* Target f32 bytes of one dequantized tile. Each tile is one sgemm call that packs
  * all of X again, so tiles must be tall: measured single-thread on Zen 5 with
  * OpenBLAS 0.3.21 (SkylakeX kernels), 600x4096x4096 reaches 88% of one plain sgemm
@@ -195,7 +199,8 @@ err_code mm_linear(mm_ctx_t *c, float *Y, const float *X, int64_t n, int64_t k, 
                 j.act = c->act;
             }
         }
-        pool_run(c->pool, gemv_worker, &j);
+        if (n * m * k < MM_INLINE_MACS) gemv_worker(&j, 0, 1);
+        else pool_run(c->pool, gemv_worker, &j);
         return ERR_OK;
     }
     j.tile = c->tile_rows_override ? c->tile_rows_override : mm_tile_rows(m, k);
@@ -212,7 +217,8 @@ err_code mm_linear(mm_ctx_t *c, float *Y, const float *X, int64_t n, int64_t k, 
         }
     }
     openblas_set_num_threads(1);
-    pool_run(c->pool, gemm_worker, &j);
+    if (n * m * k < MM_INLINE_MACS) gemm_worker(&j, 0, 1);
+    else pool_run(c->pool, gemm_worker, &j);
     openblas_set_num_threads(c->nth);
     return ERR_OK;
 }

@@ -27,8 +27,9 @@ void mm_ctx_free(mm_ctx_t *c);
 pool_t *mm_ctx_pool(mm_ctx_t *c);
 int mm_ctx_threads(const mm_ctx_t *c);
 
-/* Y[n][m] = X[n][k] * W^T + bias (bias may be NULL, length m, f32). Checks that
- * W->ne[0] == k; returns ERR_MISMATCH naming W otherwise. */
+/* Y[n][m] = X[n][k] * W^T + bias (bias may be NULL, length m, f32). Y must not
+ * overlap X. W's rows are ne[1]*ne[2]*ne[3]. Checks that W->ne[0] == k (and, when
+ * W->nbytes != 0, that it holds m rows); returns ERR_MISMATCH naming W otherwise. */
 err_code mm_linear(mm_ctx_t *c, float *Y, const float *X, int64_t n, int64_t k, const tensor_t *W,
                    const float *bias, err_t *err);
 

@@ -4,7 +4,9 @@
  * calls fn(arg, ith, nth) for ith = 0..nth-1, one per thread, and returns when all
  * have finished. Work is split by the callee from (ith, nth) deterministically, so
  * results never depend on scheduling. A NULL pool runs fn(arg, 0, 1) inline.
- * n <= 0 means "number of online CPUs". */
+ * n <= 0 means "number of online CPUs". A pool serves one calling thread at a time
+ * and fn must not call pool_run on the same pool (no nesting). Idle workers spin
+ * for a few microseconds after each run, then sleep on a condition variable. */
 #ifndef LLAVA_MECH_THREADS_H
 #define LLAVA_MECH_THREADS_H
 

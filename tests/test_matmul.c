@@ -153,10 +153,10 @@ int main(void) {
         static const int itypes[] = {QT_Q8_0, QT_Q4_0, QT_Q4_K, QT_Q6_K};
         for (size_t ti = 0; ti < sizeof itypes / sizeof *itypes; ti++) {
             const int t = itypes[ti];
-            const int64_t k = 1024, m = 40, n = 3, blk = qt_get(t)->block_size == 256 ? 256 : 32;
+            const int64_t k = 1024, m = 64, n = 3, blk = qt_get(t)->block_size == 256 ? 256 : 32;
             void *wq = make_weights(t, m, k);
             tensor_t W = {.name = "w.int", .type = t, .n_dims = 2, .ne = {k, m, 1, 1}, .data = wq};
-            float *Wd = malloc((size_t)(m * k) * sizeof(float)), X[3 * 1024], Y1[3 * 40], Y2[3 * 40];
+            float *Wd = malloc((size_t)(m * k) * sizeof(float)), X[3 * 1024], Y1[3 * 64], Y2[3 * 64];
             mm_dequant_rows(&W, 0, m, Wd);
             for (int64_t i = 0; i < n * k; i++) X[i] = rndf() * (i % 7 == 0 ? 3.0f : 1.0f);
             CHECK_OK(mm_linear(c1, Y1, X, n, k, &W, NULL, &err), &err);
@@ -187,6 +187,36 @@ int main(void) {
             CHECK_MSG(worst > 1e-4 && worst < 0.5, "%s integer path: worst error/bound %.4f", qt_get(t)->name, worst);
             free(Wd), free(wq);
         }
+    }
+
+    /* decode shapes big enough to use the pool (small products run inline): same
+     * bits for 1, 2 and 3 threads, exact and integer paths, n = 1..4 */
+    {
+        static const int gtypes[] = {QT_F32, QT_F16, QT_BF16, QT_Q8_0, QT_Q4_0, QT_Q4_K, QT_Q5_K, QT_Q6_K};
+        const int64_t k = 1024, m = 301;
+        float *X = malloc((size_t)(4 * k) * sizeof(float));
+        for (int64_t i = 0; i < 4 * k; i++) X[i] = rndf();
+        float *Y[3];
+        for (int i = 0; i < 3; i++) Y[i] = malloc((size_t)(4 * m) * sizeof(float));
+        mm_ctx_t *cs[3] = {c1, c2, c3};
+        for (size_t ti = 0; ti < sizeof gtypes / sizeof *gtypes; ti++) {
+            void *wq = make_weights(gtypes[ti], m, k);
+            tensor_t W = {.name = "w.gemv", .type = gtypes[ti], .n_dims = 2, .ne = {k, m, 1, 1}, .data = wq};
+            for (int exact = 0; exact < 2; exact++)
+                for (int64_t n = 1; n <= 4; n++) {
+                    for (int i = 0; i < 3; i++) {
+                        mm_ctx_set_exact(cs[i], exact);
+                        CHECK_OK(mm_linear(cs[i], Y[i], X, n, k, &W, NULL, &err), &err);
+                    }
+                    CHECK_MSG(!memcmp(Y[0], Y[1], (size_t)(n * m) * sizeof(float)) &&
+                                  !memcmp(Y[0], Y[2], (size_t)(n * m) * sizeof(float)),
+                              "%s n=%lld exact=%d: results depend on the thread count", qt_get(gtypes[ti])->name,
+                              (long long)n, exact);
+                }
+            free(wq);
+        }
+        for (int i = 0; i < 3; i++) free(Y[i]);
+        free(X);
     }
 
     /* a larger prefill-shaped product with several automatic tiles (k = 4096 ->
