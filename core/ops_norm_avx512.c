@@ -116,7 +116,8 @@ AVX512 void ops_rms_row_bwd_avx512(float *dx, float *dw, const float *dy, const 
         __m512 vk = _mm512_set1_ps(kk);
         for (int64_t j = 0; j < C; j += 16) {
             __mmask16 k = tail_mask(C - j);
-            __m512 t = _mm512_mul_ps(_mm512_mul_ps(vr, _mm512_maskz_loadu_ps(k, w + j)), _mm512_maskz_loadu_ps(k, dy + j));
+            __m512 t = _mm512_mul_ps(_mm512_mul_ps(vr, _mm512_maskz_loadu_ps(k, w + j)),
+                                     _mm512_maskz_loadu_ps(k, dy + j));
             t = _mm512_fnmadd_ps(_mm512_maskz_loadu_ps(k, x + j), vk, t);
             _mm512_mask_storeu_ps(dx + j, k, _mm512_add_ps(t, _mm512_maskz_loadu_ps(k, dx + j)));
         }
@@ -124,7 +125,8 @@ AVX512 void ops_rms_row_bwd_avx512(float *dx, float *dw, const float *dy, const 
     if (dw)
         for (int64_t j = 0; j < C; j += 16) {
             __mmask16 k = tail_mask(C - j);
-            __m512 t = _mm512_mul_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, dy + j), _mm512_maskz_loadu_ps(k, x + j)), vr);
+            __m512 t = _mm512_mul_ps(
+                _mm512_mul_ps(_mm512_maskz_loadu_ps(k, dy + j), _mm512_maskz_loadu_ps(k, x + j)), vr);
             _mm512_mask_storeu_ps(dw + j, k, _mm512_add_ps(t, _mm512_maskz_loadu_ps(k, dw + j)));
         }
 }

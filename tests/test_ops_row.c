@@ -51,7 +51,8 @@ static void test_impl(const row_impl *im) {
     for (int i = 0; i < 37; i++) CHECK_NEAR(y[i], exp((double)x[i] + 1.5), 3e-7 * exp((double)x[i] + 1.5));
     /* Array exp, out of place, every tail length; below ln(2^-126) and -inf give 0. */
     for (int n = 0; n <= 35; n++) {
-        for (int i = 0; i < n; i++) x[i] = (i % 7 == 6) ? -INFINITY : 11.0f * sinf(2.1f * (float)i) - (i % 4 == 1 ? 90.0f : 0.0f);
+        for (int i = 0; i < n; i++)
+            x[i] = (i % 7 == 6) ? -INFINITY : 11.0f * sinf(2.1f * (float)i) - (i % 4 == 1 ? 90.0f : 0.0f);
         y[n] = 1234.0f;
         im->exp(y, x, n);
         for (int i = 0; i < n; i++) {
