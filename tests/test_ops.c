@@ -55,7 +55,8 @@ static void compare(const char *what, const float *got, const float *ref, int64_
         }
     }
     CHECK_MSG(merr <= OPS_RTOL * mref + OPS_ATOL,
-              "%s: max |c - torch| = %.3g at %lld (c %.7g, torch %.7g), max|torch| %.3g", what, merr, (long long)at, got[at], ref[at], mref);
+              "%s: max |c - torch| = %.3g at %lld (c %.7g, torch %.7g), max|torch| %.3g", what, merr, (long long)at,
+              got[at], ref[at], mref);
 }
 
 static float *prefilled(int64_t n) {
