@@ -216,9 +216,10 @@ err_code mm_linear(mm_ctx_t *c, float *Y, const float *X, int64_t n, int64_t k, 
             c->tile_cap = need;
         }
     }
+    const int saved = openblas_get_num_threads();
     openblas_set_num_threads(1);
     if (n * m * k < MM_INLINE_MACS) gemm_worker(&j, 0, 1);
     else pool_run(c->pool, gemm_worker, &j);
-    openblas_set_num_threads(c->nth);
+    openblas_set_num_threads(saved);
     return ERR_OK;
 }

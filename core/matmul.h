@@ -5,9 +5,9 @@
  * into the context's reused scratch and multiplied with OpenBLAS sgemm; for n <= 4
  * a fused kernel reads each quantized row once (see mm_ctx_set_exact). Results do not depend
  * on the number of threads (bit-identical). A context (its pool and scratch) serves
- * one calling thread at a time; mm_linear sets OpenBLAS to 1 thread while its pool
- * runs and back to mm_ctx_threads() afterwards, so direct cblas calls made between
- * mm_linear calls use that many threads.
+ * one calling thread at a time. mm_ctx_create sets OpenBLAS's thread count to the
+ * context's; mm_linear runs OpenBLAS single-threaded inside its pool and restores
+ * the previous count afterwards.
  *
  * mm_init_blas(argc, argv) must run first in main (cli main does it): see below. */
 #ifndef LLAVA_MECH_MATMUL_H
