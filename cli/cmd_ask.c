@@ -33,6 +33,8 @@ static void usage(FILE *f) {
             "  --seed S             sampling seed (default 0)\n"
             "  --template T         llava (default: USER: <image>\\n{q} ASSISTANT:), llava-sys, raw\n"
             "  --pipeline P         pad (default, as llama.cpp and LLaVA-1.5) or crop (HF processor)\n"
+            "  --exact              f32 activations when decoding with quantized weights (default:\n"
+            "                       8-bit activations and integer dots, as llama.cpp)\n"
             "  --json               print answer, token ids, log-probabilities, image span, timings\n"
             "  --logits-out F.npy   write the logits at the last prompt position (float32 [n_vocab])\n");
 }
@@ -139,6 +141,7 @@ static int print_json(const llava_t *l, const llava_answer_t *a, double ms_load,
     cJSON_AddStringToObject(root, "image", image);
     cJSON_AddStringToObject(root, "pipeline", pp_pipeline_name(l->params.pipeline));
     cJSON_AddStringToObject(root, "template", tpl_name(l->params.tpl));
+    cJSON_AddBoolToObject(root, "exact", l->params.exact);
     cJSON_AddStringToObject(root, "lm", l->lm_path);
     cJSON_AddStringToObject(root, "mmproj", l->mmproj_path);
     cJSON_AddNumberToObject(root, "n_ctx", (double)l->st->n_ctx);
@@ -172,6 +175,10 @@ int cmd_ask(int argc, char **argv) {
         }
         if (!strcmp(a, "--json")) {
             json = true;
+            continue;
+        }
+        if (!strcmp(a, "--exact")) {
+            p.exact = true;
             continue;
         }
         if (i + 1 >= argc) return fail("%s needs a value (try --help)", a);

@@ -82,6 +82,7 @@ err_code llava_load(llava_t **out, const llava_params_t *p, err_t *err) {
     l->params.lm_path = l->lm_path;
     l->params.mmproj_path = l->mmproj_path;
     if ((rc = mm_ctx_create(&l->mm, p->n_threads, err))) goto fail;
+    mm_ctx_set_exact(l->mm, p->exact ? 1 : 0);
     if ((rc = lm_model_load(&l->lm, l->lm_path, err))) goto fail;
     if ((rc = tok_load(&l->tok, l->lm->gguf, err))) {
         err_prefix(err, "%s", l->lm_path);

@@ -53,6 +53,8 @@ typedef struct {
     tpl_kind tpl;            /* TPL_LLAVA default */
     int64_t n_ctx;           /* <= 0: the LM's context_length */
     int64_t n_batch;         /* <= 0: whole context up to 1024 rows per chunk */
+    bool exact;              /* f32 activations in decode GEMVs of quantized weights
+                                (mm_ctx_set_exact); default: 8-bit, as llama.cpp */
 } llava_params_t;
 
 llava_params_t llava_default_params(void);

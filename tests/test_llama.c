@@ -59,7 +59,11 @@ static int load_npy(const char *fix, const char *what, npy_array_t *a) {
 
 /* ------------------------------------------------------------ golden tests */
 
-static void test_golden(const fixture_t *f) {
+/* exact = 1: f32 activations in the decode GEMVs (mm_ctx_set_exact), compared with the
+ * fixture's tolerance and identical greedy tokens; exact = 0: the default 8-bit
+ * activations of the integer decode path (as llama.cpp), whose teacher-forced decode
+ * logits may move by up to `tol8` (prefill rows are unaffected: n > 4 uses sgemm). */
+static void test_golden(const fixture_t *f, int exact) {
     char path[512];
     snprintf(path, sizeof path, GOLD "%s.gguf", f->name);
     err_t e = {0};
@@ -68,6 +72,9 @@ static void test_golden(const fixture_t *f) {
     CHECK_OK(lm_model_load(&m, path, &e), &e);
     if (!m) return;
     CHECK_OK(lm_state_create(&s, m, g_mm, 64, 64, &e), &e);
+    mm_ctx_set_exact(g_mm, exact);
+    const bool int8 = !exact && f->spec.type != QT_F32;
+    const double tol_dec = int8 ? 0.25 : f->tol;
     npy_array_t prompt = {0}, logits = {0}, sids = {0}, sembd = {0}, slogits = {0}, greedy = {0}, glogits = {0};
     if (load_npy(f->name, "prompt", &prompt) || load_npy(f->name, "logits", &logits) ||
         load_npy(f->name, "splice_ids", &sids) || load_npy(f->name, "splice_embd", &sembd) ||
@@ -100,13 +107,14 @@ static void test_golden(const fixture_t *f) {
         double d = max_abs_diff(lg, (const float *)glogits.data + i * V, V);
         if (d > err_greedy) err_greedy = d;
         int32_t t = sample_argmax(lg, V);
-        CHECK_MSG(t == gt[i], "%s: greedy step %lld: token %d, reference %d", f->name, (long long)i, t, gt[i]);
+        if (!int8)
+            CHECK_MSG(t == gt[i], "%s: greedy step %lld: token %d, reference %d", f->name, (long long)i, t, gt[i]);
         same += t == gt[i];
         CHECK_OK(lm_decode(s, gt[i], NULL, &e), &e);
     }
-    CHECK_MSG(err_greedy <= f->tol, "%s: greedy logits max abs error %g > %g", f->name, err_greedy, f->tol);
-    printf("%-10s max|dlogit| plain %.2e spliced %.2e greedy %.2e; greedy tokens %d/%lld identical\n", f->name,
-           err_plain, err_splice, err_greedy, same, (long long)greedy.shape[0]);
+    CHECK_MSG(err_greedy <= tol_dec, "%s: greedy logits max abs error %g > %g", f->name, err_greedy, tol_dec);
+    printf("%-10s %s max|dlogit| plain %.2e spliced %.2e decode %.2e; greedy tokens %d/%lld identical\n", f->name,
+           exact ? "exact" : "int8 ", err_plain, err_splice, err_greedy, same, (long long)greedy.shape[0]);
     free(all);
 done:
     npy_free(&prompt);
@@ -377,6 +385,12 @@ static void test_snapshot(lm_model_t *m) {
     CHECK_OK(lm_decode(s, 5, NULL, &e), &e);
     memcpy(next, lm_state_logits(s), sizeof(float) * (size_t)V);
 
+    /* the recorded final residual, unembedded, gives the same logits */
+    float *xn = malloc(sizeof(float) * (size_t)m->cfg.dim), *ul = malloc(sizeof(float) * (size_t)V);
+    CHECK_OK(lm_unembed(s, ul, xn, lm_snapshot_resid(&snap, m->cfg.n_layer, n - 1), 1, &e), &e);
+    CHECK_MSG(memcmp(ul, base, sizeof(float) * (size_t)V) == 0, "lm_unembed of the final residual differs");
+    free(xn);
+    free(ul);
     for (int L = 0; L <= m->cfg.n_layer; L++) {
         CHECK_OK(lm_resume(s, &snap, L, 0, NULL, &e), &e);
         CHECK_MSG(memcmp(lm_state_logits(s), base, sizeof(float) * (size_t)V) == 0,
@@ -527,7 +541,9 @@ int main(int argc, char **argv) {
     mm_init_blas(argc, argv);
     CHECK_OK(mm_ctx_create(&g_mm, 2, &e), &e);
     if (!g_mm) return test_result("test_llama");
-    for (int i = 0; i < N_FIX; i++) test_golden(&fixtures[i]);
+    for (int i = 0; i < N_FIX; i++) test_golden(&fixtures[i], 1);
+    for (int i = 1; i < N_FIX; i++) test_golden(&fixtures[i], 0);
+    mm_ctx_set_exact(g_mm, 1); /* the behaviour tests below compare paths exactly */
     lm_model_t *m = NULL;
     CHECK_OK(lm_model_load(&m, GOLD "rand_f32.gguf", &e), &e);
     if (m) {
