@@ -176,6 +176,7 @@ err_code mm_linear(mm_ctx_t *c, float *Y, const float *X, int64_t n, int64_t k, 
         return err_set(err, ERR_MISMATCH, "matmul: tensor %s: %zu bytes, its shape needs %zu", name,
                        W->nbytes, (size_t)m * rs);
     if (n == 0) return ERR_OK;
+    if (!W->data) return err_set(err, ERR_ARG, "matmul: tensor %s: no data", name);
 
     mm_job j = {c, Y, X, n, k, m, 0, W, bias, rs, NULL, NULL, 0};
     if (n <= MM_GEMV_MAX) {
