@@ -189,7 +189,11 @@ static void check_resample(void) {
     } cases[] = {{"photo_160x120.png", "photo_pad224.png", PP_PAD},
                  {"photo_160x120.png", "photo_crop224.png", PP_CROP},
                  {"small_45x31.png", "small_pad224.png", PP_PAD},
-                 {"small_45x31.png", "small_crop224.png", PP_CROP}};
+                 {"small_45x31.png", "small_crop224.png", PP_CROP},
+                 {"strip_600x9.png", "strip_600x9_pad224.png", PP_PAD},
+                 {"strip_600x9.png", "strip_600x9_crop224.png", PP_CROP},
+                 {"strip_7x300.png", "strip_7x300_pad224.png", PP_PAD},
+                 {"strip_7x300.png", "strip_7x300_crop224.png", PP_CROP}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         img_t src, want, got;
         if (load(cases[i].src, &src)) continue;

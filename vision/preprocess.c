@@ -28,8 +28,9 @@ static double bicubic_kernel(double x) {
 
 typedef struct {
     int ksize;
-    int *bounds;     /* [out][2]: first input index, count */
-    int32_t *coeffs; /* [out][ksize] fixed point */
+    int o0;          /* first output index held (a window of the full output) */
+    int *bounds;     /* [out - o0][2]: first input index, count */
+    int32_t *coeffs; /* [out - o0][ksize] fixed point */
 } pp_coeffs;
 
 static void coeffs_free(pp_coeffs *c) {
@@ -40,20 +41,21 @@ static void coeffs_free(pp_coeffs *c) {
 /* Pillow precompute_coeffs + normalize_coeffs_8bpc: output pixel xx has centre
  * (xx + 0.5) * scale in input coordinates; when downscaling the kernel is stretched
  * by scale (support 2*scale) so every input pixel contributes (antialiasing). */
-static err_code coeffs_make(pp_coeffs *c, int in_size, int out_size, err_t *err) {
+static err_code coeffs_make(pp_coeffs *c, int in_size, int out_size, int o0, int n_out, err_t *err) {
     double scale = (double)in_size / out_size;
     double filterscale = scale < 1.0 ? 1.0 : scale;
     double support = 2.0 * filterscale;
     c->ksize = (int)ceil(support) * 2 + 1;
-    c->bounds = malloc(sizeof(int) * 2 * (size_t)out_size);
-    c->coeffs = calloc((size_t)out_size * (size_t)c->ksize, sizeof(int32_t));
+    c->o0 = o0;
+    c->bounds = malloc(sizeof(int) * 2 * (size_t)n_out);
+    c->coeffs = calloc((size_t)n_out * (size_t)c->ksize, sizeof(int32_t));
     double *pre = malloc(sizeof(double) * (size_t)c->ksize);
     if (!c->bounds || !c->coeffs || !pre) {
         free(pre);
         coeffs_free(c);
         return err_set(err, ERR_NOMEM, "resize %d -> %d: out of memory for filter weights", in_size, out_size);
     }
-    for (int xx = 0; xx < out_size; xx++) {
+    for (int xx = o0; xx < o0 + n_out; xx++) {
         double center = (xx + 0.5) * scale;
         double ss = 1.0 / filterscale;
         int xmin = (int)(center - support + 0.5);
@@ -68,14 +70,14 @@ static err_code coeffs_make(pp_coeffs *c, int in_size, int out_size, err_t *err)
             pre[x] = w;
             ww += w;
         }
-        int32_t *k = c->coeffs + (size_t)xx * (size_t)c->ksize;
+        int32_t *k = c->coeffs + (size_t)(xx - o0) * (size_t)c->ksize;
         for (int x = 0; x < cnt; x++) {
             double v = ww != 0.0 ? pre[x] / ww : pre[x];
             double f = v * (double)(1 << PP_PRECISION_BITS);
             k[x] = (int32_t)(v < 0 ? -0.5 + f : 0.5 + f);
         }
-        c->bounds[2 * xx] = xmin;
-        c->bounds[2 * xx + 1] = cnt;
+        c->bounds[2 * (xx - o0)] = xmin;
+        c->bounds[2 * (xx - o0) + 1] = cnt;
     }
     free(pre);
     return ERR_OK;
@@ -86,36 +88,37 @@ static inline uint8_t clip8(int32_t acc) {
     return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-static void pass_horizontal(const uint8_t *src, int sw, int h, uint8_t *dst, int dw, const pp_coeffs *c) {
-    for (int y = 0; y < h; y++) {
-        const uint8_t *row = src + (size_t)y * sw * 3;
-        uint8_t *out = dst + (size_t)y * dw * 3;
-        for (int xx = 0; xx < dw; xx++) {
-            int xmin = c->bounds[2 * xx], cnt = c->bounds[2 * xx + 1];
-            const int32_t *k = c->coeffs + (size_t)xx * c->ksize;
-            int32_t s0 = 1 << (PP_PRECISION_BITS - 1), s1 = s0, s2 = s0;
-            for (int x = 0; x < cnt; x++) {
-                const uint8_t *p = row + (size_t)(xmin + x) * 3;
-                s0 += p[0] * k[x];
-                s1 += p[1] * k[x];
-                s2 += p[2] * k[x];
-            }
-            out[3 * xx] = clip8(s0);
-            out[3 * xx + 1] = clip8(s1);
-            out[3 * xx + 2] = clip8(s2);
+/* One source row (sw pixels) -> output columns [x0, x0 + nx) of the horizontal pass. */
+static void hpass_row(const uint8_t *row, uint8_t *out, int x0, int nx, const pp_coeffs *c) {
+    for (int i = 0; i < nx; i++) {
+        int xx = x0 + i - c->o0;
+        int xmin = c->bounds[2 * xx], cnt = c->bounds[2 * xx + 1];
+        const int32_t *k = c->coeffs + (size_t)xx * c->ksize;
+        int32_t s0 = 1 << (PP_PRECISION_BITS - 1), s1 = s0, s2 = s0;
+        for (int x = 0; x < cnt; x++) {
+            const uint8_t *p = row + (size_t)(xmin + x) * 3;
+            s0 += p[0] * k[x];
+            s1 += p[1] * k[x];
+            s2 += p[2] * k[x];
         }
+        out[3 * i] = clip8(s0);
+        out[3 * i + 1] = clip8(s1);
+        out[3 * i + 2] = clip8(s2);
     }
 }
 
-static void pass_vertical(const uint8_t *src, int w, uint8_t *dst, int dh, const pp_coeffs *c) {
-    for (int yy = 0; yy < dh; yy++) {
+/* Vertical pass: src holds rows [r0, ...) of width w; writes output rows
+ * [y0, y0 + ny) into dst. */
+static void vpass(const uint8_t *src, int r0, int w, uint8_t *dst, int y0, int ny, const pp_coeffs *c) {
+    for (int j = 0; j < ny; j++) {
+        int yy = y0 + j - c->o0;
         int ymin = c->bounds[2 * yy], cnt = c->bounds[2 * yy + 1];
         const int32_t *k = c->coeffs + (size_t)yy * c->ksize;
-        uint8_t *out = dst + (size_t)yy * w * 3;
+        uint8_t *out = dst + (size_t)j * w * 3;
         for (int x = 0; x < w; x++) {
             int32_t s0 = 1 << (PP_PRECISION_BITS - 1), s1 = s0, s2 = s0;
             for (int y = 0; y < cnt; y++) {
-                const uint8_t *p = src + ((size_t)(ymin + y) * w + x) * 3;
+                const uint8_t *p = src + ((size_t)(ymin - r0 + y) * w + x) * 3;
                 s0 += p[0] * k[y];
                 s1 += p[1] * k[y];
                 s2 += p[2] * k[y];
@@ -127,39 +130,90 @@ static void pass_vertical(const uint8_t *src, int w, uint8_t *dst, int dh, const
     }
 }
 
-err_code pp_resize_bicubic(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, err_t *err) {
-    if (sw <= 0 || sh <= 0 || dw <= 0 || dh <= 0)
-        return err_set(err, ERR_ARG, "resize %dx%d -> %dx%d: sizes must be positive", sw, sh, dw, dh);
-    bool need_h = dw != sw, need_v = dh != sh;
-    if (!need_h && !need_v) {
-        memcpy(dst, src, (size_t)sw * sh * 3);
-        return ERR_OK;
+/* Source rows on demand: either a plain image or the pad pipeline's square (the
+ * image pasted on a constant colour), which is never materialised — a 16384 x 16
+ * photo would otherwise need an 800 MB square. */
+typedef struct {
+    const uint8_t *img;
+    int w, h;         /* the image */
+    int L, px, py;    /* virtual square side and paste offset (L = 0: plain image) */
+    uint8_t pad[3];
+    uint8_t *rowbuf;  /* L*3 bytes for the padded row */
+    int rowbuf_y;     /* image row currently in rowbuf, -1 none */
+} row_src;
+
+static bool row_is_const(const row_src *r, int y) { return r->L && (y < r->py || y >= r->py + r->h); }
+
+static const uint8_t *row_get(row_src *r, int y) {
+    if (!r->L) return r->img + (size_t)y * r->w * 3;
+    int iy = y - r->py;
+    if (iy < 0 || iy >= r->h) iy = -1;
+    if (r->rowbuf_y == -2 || (r->rowbuf_y == -1) != (iy == -1)) { /* (re)fill the pad colour */
+        for (int x = 0; x < r->L; x++) memcpy(r->rowbuf + 3 * x, r->pad, 3);
     }
+    if (iy >= 0) memcpy(r->rowbuf + (size_t)r->px * 3, r->img + (size_t)iy * r->w * 3, (size_t)r->w * 3);
+    r->rowbuf_y = iy;
+    return r->rowbuf;
+}
+
+/* Output window [x0, x0+ow) x [y0, y0+oh) of Pillow's bicubic resize of the sw x sh
+ * source to dw x dh: every output pixel is computed exactly as the full resize would
+ * (horizontal pass first, rounded to uint8, then vertical), only the rows and
+ * columns the window needs are computed. */
+static err_code resize_window(row_src *src, int sw, int sh, int dw, int dh, int x0, int y0, int ow, int oh,
+                              uint8_t *dst, err_t *err) {
+    bool need_h = dw != sw, need_v = dh != sh;
     pp_coeffs ch = {0}, cv = {0};
-    uint8_t *tmp = NULL;
-    err_code rc = ERR_OK;
-    if (need_h && (rc = coeffs_make(&ch, sw, dw, err))) return rc;
-    if (need_v && (rc = coeffs_make(&cv, sh, dh, err))) {
+    err_code rc;
+    if (need_h && (rc = coeffs_make(&ch, sw, dw, x0, ow, err))) return rc;
+    if (need_v && (rc = coeffs_make(&cv, sh, dh, y0, oh, err))) {
         coeffs_free(&ch);
         return rc;
     }
-    if (need_h && need_v) {
-        tmp = malloc((size_t)dw * sh * 3);
-        if (!tmp) {
-            rc = err_set(err, ERR_NOMEM, "resize %dx%d -> %dx%d: out of memory", sw, sh, dw, dh);
-        } else {
-            pass_horizontal(src, sw, sh, tmp, dw, &ch);
-            pass_vertical(tmp, dw, dst, dh, &cv);
+    int r0 = y0, r1 = y0 + oh; /* source rows the vertical pass reads */
+    if (need_v) {
+        r0 = cv.bounds[0];
+        r1 = 0;
+        for (int j = 0; j < oh; j++) {
+            int end = cv.bounds[2 * j] + cv.bounds[2 * j + 1];
+            if (end > r1) r1 = end;
         }
-    } else if (need_h) {
-        pass_horizontal(src, sw, sh, dst, dw, &ch);
-    } else {
-        pass_vertical(src, sw, dst, dh, &cv);
     }
+    uint8_t *tmp = need_v ? malloc((size_t)ow * (size_t)(r1 - r0) * 3) : NULL;
+    uint8_t *cst = need_h && src->L ? malloc((size_t)ow * 3) : NULL;
+    if ((need_v && !tmp) || (need_h && src->L && !cst)) {
+        free(tmp);
+        free(cst);
+        coeffs_free(&ch);
+        coeffs_free(&cv);
+        return err_set(err, ERR_NOMEM, "resize %dx%d -> %dx%d: out of memory", sw, sh, dw, dh);
+    }
+    bool cst_done = false;
+    for (int y = r0; y < r1; y++) {
+        uint8_t *out = need_v ? tmp + (size_t)(y - r0) * ow * 3 : dst + (size_t)(y - y0) * ow * 3;
+        if (!need_h) {
+            memcpy(out, row_get(src, y) + (size_t)x0 * 3, (size_t)ow * 3);
+        } else if (row_is_const(src, y)) {
+            if (!cst_done) hpass_row(row_get(src, y), cst, x0, ow, &ch);
+            cst_done = true;
+            memcpy(out, cst, (size_t)ow * 3);
+        } else {
+            hpass_row(row_get(src, y), out, x0, ow, &ch);
+        }
+    }
+    if (need_v) vpass(tmp, r0, ow, dst, y0, oh, &cv);
     free(tmp);
+    free(cst);
     coeffs_free(&ch);
     coeffs_free(&cv);
-    return rc;
+    return ERR_OK;
+}
+
+err_code pp_resize_bicubic(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh, err_t *err) {
+    if (sw <= 0 || sh <= 0 || dw <= 0 || dh <= 0)
+        return err_set(err, ERR_ARG, "resize %dx%d -> %dx%d: sizes must be positive", sw, sh, dw, dh);
+    row_src rs = {.img = src, .w = sw, .h = sh};
+    return resize_window(&rs, sw, sh, dw, dh, 0, 0, dw, dh, dst, err);
 }
 
 static uint8_t mean_to_u8(float m) {
@@ -191,16 +245,15 @@ err_code pp_model_image(const img_t *src, pp_pipeline pipe, int S, int patch_siz
         for (int c = 0; c < 3; c++) g->pad_rgb[c] = mean_to_u8(mean[c]);
         int L = w > h ? w : h;
         int px = (L - w) / 2, py = (L - h) / 2;
-        img_t sq;
-        if ((rc = img_create(&sq, L, L, err))) {
+        uint8_t *rowbuf = malloc((size_t)L * 3);
+        if (!rowbuf) {
             img_free(out);
-            return rc;
+            return err_set(err, ERR_NOMEM, "out of memory padding a %dx%d image", w, h);
         }
-        for (size_t i = 0; i < (size_t)L * L; i++) memcpy(sq.rgb + 3 * i, g->pad_rgb, 3);
-        for (int y = 0; y < h; y++)
-            memcpy(sq.rgb + ((size_t)(y + py) * L + px) * 3, src->rgb + (size_t)y * w * 3, (size_t)w * 3);
-        rc = pp_resize_bicubic(sq.rgb, L, L, out->rgb, S, S, err);
-        img_free(&sq);
+        row_src rs = {.img = src->rgb, .w = w, .h = h, .L = L, .px = px, .py = py, .rowbuf = rowbuf, .rowbuf_y = -2};
+        memcpy(rs.pad, g->pad_rgb, 3);
+        rc = resize_window(&rs, L, L, S, S, 0, 0, S, S, out->rgb, err);
+        free(rowbuf);
         g->sx = g->sy = (double)S / L;
         g->ox = px * g->sx;
         g->oy = py * g->sy;
@@ -215,17 +268,10 @@ err_code pp_model_image(const img_t *src, pp_pipeline pipe, int S, int patch_siz
             nh = S;
             nw = (int)((double)S * w / h);
         }
-        uint8_t *tmp = malloc((size_t)nw * nh * 3);
-        if (!tmp) {
-            img_free(out);
-            return err_set(err, ERR_NOMEM, "out of memory resizing to %dx%d", nw, nh);
-        }
-        rc = pp_resize_bicubic(src->rgb, w, h, tmp, nw, nh, err);
+        /* only the centre S x S window of the resized image is computed */
         int left = (nw - S) / 2, top = (nh - S) / 2;
-        if (!rc)
-            for (int y = 0; y < S; y++)
-                memcpy(out->rgb + (size_t)y * S * 3, tmp + ((size_t)(y + top) * nw + left) * 3, (size_t)S * 3);
-        free(tmp);
+        row_src rs = {.img = src->rgb, .w = w, .h = h};
+        rc = resize_window(&rs, w, h, nw, nh, left, top, S, S, out->rgb, err);
         g->sx = (double)nw / w;
         g->sy = (double)nh / h;
         g->ox = -left;

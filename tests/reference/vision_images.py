@@ -45,6 +45,8 @@ def main(out):
     photo(160, 120, 1).save(os.path.join(out, "photo_160x120.png"))
     photo(45, 31, 2).save(os.path.join(out, "small_45x31.png"))
     photo(30, 41, 3).save(os.path.join(out, "portrait_30x41.png"))
+    photo(600, 9, 6).save(os.path.join(out, "strip_600x9.png"))   # extreme aspect ratios
+    photo(7, 300, 7).save(os.path.join(out, "strip_7x300.png"))
     # RGBA with a gradient alpha, to check compositing over white
     p = np.asarray(photo(20, 12, 4))
     alpha = np.tile(np.linspace(0, 255, 20).astype(np.uint8), (12, 1))[..., None]

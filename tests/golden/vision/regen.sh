@@ -13,6 +13,8 @@ $PY tests/reference/vision_images.py $G
 for pipe in pad crop; do
   $PY tests/reference/vision_ref.py --resample $G/photo_160x120.png $G/photo_${pipe}224.png 224 $pipe
   $PY tests/reference/vision_ref.py --resample $G/small_45x31.png $G/small_${pipe}224.png 224 $pipe
+  $PY tests/reference/vision_ref.py --resample $G/strip_600x9.png $G/strip_600x9_${pipe}224.png 224 $pipe
+  $PY tests/reference/vision_ref.py --resample $G/strip_7x300.png $G/strip_7x300_${pipe}224.png 224 $pipe
 done
 $PY tests/reference/vision_ref.py $G/tiny_f32.gguf $G/small_45x31.png $G/f32_pad --pipeline pad
 $PY tests/reference/vision_ref.py $G/tiny_f32.gguf $G/small_45x31.png $G/f32_crop --pipeline crop
