@@ -9,18 +9,21 @@
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma,f16c")))
 
-/* Q4_K's 12 scale bytes -> out[0..7] = 6-bit scales, out[8..15] = 6-bit mins
- * (the layout of qk_scale_min_k4, done on 32-bit words). */
-static inline void q4k_unpack_scales(const uint8_t *s, uint8_t out[16]) {
-    uint32_t u[4];
-    memcpy(u, s, 12);
+/* Q4_K's 12 scale bytes -> (scales 0-7, mins 0-7) as 8 bytes each in the low half
+ * of two xmm registers (the layout of qk_scale_min_k4, done on 32-bit words and
+ * moved to vectors from registers: a vector load of bytes just stored by scalar code
+ * would stall on store forwarding). */
+AVX512 static inline void q4k_unpack_scales(const uint8_t *s, __m128i *sc, __m128i *mn) {
+    uint32_t u0, u1, u2;
+    memcpy(&u0, s, 4);
+    memcpy(&u1, s + 4, 4);
+    memcpy(&u2, s + 8, 4);
     const uint32_t m6 = 0x3f3f3f3fu, m4 = 0x0f0f0f0fu, m2 = 0x03030303u;
-    u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4); /* mins 4-7 */
-    const uint32_t mins03 = u[1] & m6;
-    u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4); /* scales 4-7 */
-    u[2] = mins03;
-    u[0] &= m6; /* scales 0-3 */
-    memcpy(out, u, 16);
+    const uint32_t sc03 = u0 & m6, mn03 = u1 & m6;
+    const uint32_t sc47 = (u2 & m4) | (((u0 >> 6) & m2) << 4);
+    const uint32_t mn47 = ((u2 >> 4) & m4) | (((u1 >> 6) & m2) << 4);
+    *sc = _mm_cvtsi64_si128((long long)((uint64_t)sc47 << 32 | sc03));
+    *mn = _mm_cvtsi64_si128((long long)((uint64_t)mn47 << 32 | mn03));
 }
 
 AVX512 float qt_avx512_vdot_q4_K(const void *w, const void *xq, int64_t n) {
@@ -37,16 +40,17 @@ AVX512 float qt_avx512_vdot_q4_K(const void *w, const void *xq, int64_t n) {
     __m512 acc = _mm512_setzero_ps();
     __m256 corr = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        uint8_t sm[16];
-        q4k_unpack_scales(b[i].scales, sm);
-        const __m512i scw = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sm)));
+        __m128i sc8, mn8;
+        q4k_unpack_scales(b[i].scales, &sc8, &mn8);
+        const __m512i scw = _mm512_castsi128_si512(_mm_cvtepu8_epi16(sc8));
         const float dx = a[i].d;
         /* min term: sum_j m_j * (sum of x over sub-block j) */
         const __m256i bs = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a[i].bsums), ones);
-        const __m256i mins = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(sm + 8)));
+        const __m256i mins = _mm256_cvtepu8_epi32(mn8);
         corr = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].dmin) * dx),
                                _mm256_cvtepi32_ps(_mm256_mullo_epi32(bs, mins)), corr);
         __m512i isum = _mm512_setzero_si512();
+#pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
             /* the 32 bytes twice: low nibbles are elements 64c..64c+31, high nibbles
              * the next 32, matching x's 64 contiguous bytes */
