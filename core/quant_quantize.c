@@ -96,7 +96,8 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *w, u
         int l = nearest_int(iscale * (x[i] - min));
         L[i] = (uint8_t)(l < 0 ? 0 : l > nmax ? nmax : l);
         const float diff = scale * (float)L[i] + min - x[i];
-        best_error += w[i] * diff * diff;
+        const float d2 = diff * diff; /* ggml's association: w * (diff^2) */
+        best_error += w[i] * d2;
     }
     for (int is = 0; is <= nstep; is++) {
         iscale = (rmin + rdelta * (float)is + (float)nmax) / (max - min);
@@ -120,7 +121,8 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *w, u
             float cur_error = 0;
             for (int i = 0; i < n; i++) {
                 const float diff = this_scale * (float)Laux[i] + this_min - x[i];
-                cur_error += w[i] * diff * diff;
+                const float d2 = diff * diff;
+                cur_error += w[i] * d2;
             }
             if (cur_error < best_error) {
                 memcpy(L, Laux, (size_t)n);
