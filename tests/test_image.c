@@ -172,6 +172,17 @@ static void check_errors(void) {
     CHECK(img_load_memory(&im, big, 33, "zero.png", NULL, &e) != ERR_OK);
     CHECK(strstr(e.msg, "zero.png") != NULL);
 
+    /* regression (fuzz_image): a truncated 16-bit binary PNM made stb read past the
+     * end of the buffer; the header's implied raster size is now checked first */
+    static const unsigned char pnm16[] = "P5\n597\n597\n514\nM\0" "14\nM";
+    CHECK(img_load_memory(&im, pnm16, sizeof pnm16 - 1, "cut.pgm", NULL, &e) == ERR_FORMAT);
+    CHECK_MSG(strstr(e.msg, "truncated PNM") != NULL, "%s", e.msg);
+    static const unsigned char pnm8[] = "P6 # comment\n2 1\n255\n\x01\x02\x03\x04\x05\x06";
+    CHECK_OK(img_load_memory(&im, pnm8, sizeof pnm8 - 1, "ok.ppm", NULL, &e), &e);
+    CHECK(im.w == 2 && im.h == 1 && im.rgb && im.rgb[5] == 6);
+    img_free(&im);
+    CHECK(img_load_memory(&im, pnm8, sizeof pnm8 - 2, "short.ppm", NULL, &e) == ERR_FORMAT);
+
     /* the limit is configurable */
     img_opts o = {.max_w = 100, .max_h = 100};
     CHECK(img_load_memory(&im, buf, n, "photo.png", &o, &e) == ERR_RANGE);

@@ -105,6 +105,40 @@ err_code img_orient(const img_t *src, int o, img_t *out, err_t *err) {
     return ERR_OK;
 }
 
+/* Binary PNM (P5/P6) header check. Debian's stb_image reads past the end of a
+ * truncated 16-bit (maxval > 255) PNM (found by fuzz_image), so the data size the
+ * header implies is verified before stb sees the file. Returns ERR_OK for non-PNM. */
+static err_code pnm_check(const unsigned char *b, size_t n, const char *name, err_t *err) {
+    if (n < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return ERR_OK;
+    size_t p = 2;
+    uint64_t v[3];
+    for (int i = 0; i < 3; i++) {
+        for (;;) { /* whitespace and # comments, as stbi__pnm_skip_whitespace */
+            while (p < n && (b[p] == ' ' || b[p] == '\t' || b[p] == '\n' || b[p] == '\r' || b[p] == '\v' ||
+                             b[p] == '\f'))
+                p++;
+            if (p < n && b[p] == '#') {
+                while (p < n && b[p] != '\n' && b[p] != '\r') p++;
+                continue;
+            }
+            break;
+        }
+        if (p >= n || b[p] < '0' || b[p] > '9') return err_set(err, ERR_FORMAT, "%s: malformed PNM header", name);
+        v[i] = 0;
+        while (p < n && b[p] >= '0' && b[p] <= '9') {
+            v[i] = v[i] * 10 + (uint64_t)(b[p++] - '0');
+            if (v[i] > (1u << 24)) return err_set(err, ERR_FORMAT, "%s: PNM header value too large", name);
+        }
+    }
+    if (v[2] == 0 || v[2] > 65535) return err_set(err, ERR_FORMAT, "%s: PNM maxval %llu", name, (unsigned long long)v[2]);
+    p++; /* the single whitespace byte before the raster */
+    uint64_t need = v[0] * v[1] * (b[1] == '6' ? 3u : 1u) * (v[2] > 255 ? 2u : 1u);
+    if (p > n || n - p < need)
+        return err_set(err, ERR_FORMAT, "%s: truncated PNM (%llu raster bytes expected, %zu present)", name,
+                       (unsigned long long)need, p > n ? (size_t)0 : n - p);
+    return ERR_OK;
+}
+
 err_code img_load_memory(img_t *out, const void *buf, size_t size, const char *name, const img_opts *opts,
                          err_t *err) {
     memset(out, 0, sizeof *out);
@@ -113,6 +147,8 @@ err_code img_load_memory(img_t *out, const void *buf, size_t size, const char *n
     if (size == 0) return err_set(err, ERR_FORMAT, "%s: empty file, not an image", name);
     if (size > (size_t)0x7fffffff) return err_set(err, ERR_RANGE, "%s: file of %zu bytes is too large", name, size);
 
+    err_code rc = pnm_check(buf, size, name, err);
+    if (rc) return rc;
     int w = 0, h = 0, comp = 0;
     if (!stbi_info_from_memory(buf, (int)size, &w, &h, &comp)) {
         const char *why = stbi_failure_reason();
@@ -135,7 +171,7 @@ err_code img_load_memory(img_t *out, const void *buf, size_t size, const char *n
         stbi_image_free(px);
         return err_set(err, ERR_FORMAT, "%s: header says %dx%d but decoded %dx%d", name, w, h, dw, dh);
     }
-    err_code rc = img_create(out, w, h, err);
+    rc = img_create(out, w, h, err);
     if (rc) {
         stbi_image_free(px);
         return err_prefix(err, "%s", name);
