@@ -6,7 +6,7 @@
  * results never depend on scheduling. A NULL pool runs fn(arg, 0, 1) inline.
  * n <= 0 means "number of online CPUs". A pool serves one calling thread at a time
  * and fn must not call pool_run on the same pool (no nesting). Idle workers spin
- * for a few microseconds after each run, then sleep on a condition variable. */
+ * for ~50 us after each run, then sleep on a condition variable. */
 #ifndef LLAVA_MECH_THREADS_H
 #define LLAVA_MECH_THREADS_H
 
