@@ -183,6 +183,9 @@ static void check_errors(void) {
     img_free(&im);
     CHECK(img_load_memory(&im, pnm8, sizeof pnm8 - 2, "short.ppm", NULL, &e) == ERR_FORMAT);
 
+    CHECK(img_load_memory(&im, "#?RADIANCE\n", 11, "x.hdr", NULL, &e) == ERR_UNSUPPORTED);
+    CHECK(img_load_memory(&im, "8BPS\0\1", 6, "x.psd", NULL, &e) == ERR_UNSUPPORTED);
+
     /* the limit is configurable */
     img_opts o = {.max_w = 100, .max_h = 100};
     CHECK(img_load_memory(&im, buf, n, "photo.png", &o, &e) == ERR_RANGE);

@@ -147,6 +147,13 @@ err_code img_load_memory(img_t *out, const void *buf, size_t size, const char *n
     if (size == 0) return err_set(err, ERR_FORMAT, "%s: empty file, not an image", name);
     if (size > (size_t)0x7fffffff) return err_set(err, ERR_RANGE, "%s: file of %zu bytes is too large", name, size);
 
+    /* stb also decodes PSD, Radiance HDR and Softimage PIC; they are not in our
+     * contract, so their (less exercised) decoders are never reached. */
+    const unsigned char *b = buf;
+    if ((size >= 4 && !memcmp(b, "8BPS", 4)) || (size >= 2 && !memcmp(b, "#?", 2)) ||
+        (size >= 4 && b[0] == 0x53 && b[1] == 0x80 && b[2] == 0xF6 && b[3] == 0x34))
+        return err_set(err, ERR_UNSUPPORTED, "%s: PSD/HDR/PIC images are not supported (PNG, JPEG, BMP, GIF, TGA, PNM)",
+                       name);
     err_code rc = pnm_check(buf, size, name, err);
     if (rc) return rc;
     int w = 0, h = 0, comp = 0;

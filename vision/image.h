@@ -3,6 +3,8 @@
  * Contract: img_load reads PNG (8/16-bit, palette, gray, alpha), JPEG (baseline and
  * progressive), BMP, GIF (first frame only), TGA and binary PNM (P5/P6) and returns
  * w*h*3 bytes of RGB, rows top to bottom.
+ *   - PSD, HDR and PIC (which stb could also decode) are refused (ERR_UNSUPPORTED);
+ *     a binary PNM's raster size is checked against the file before decoding.
  *   - The header is inspected first (stbi_info): 0-sized images and images wider or
  *     taller than the limits (default IMG_MAX_SIDE = 16384, configurable) are rejected
  *     before any pixel is decoded, so a hostile header cannot make us allocate.
