@@ -42,23 +42,31 @@ AVX2 float qt_avx2_vdot_q8_0(const void *w, const void *xq, int64_t n) {
     return hsum8(_mm256_add_ps(acc0, acc1));
 }
 
+/* one Q4_0 block: sum (q - 8) * x as 8 int32 lanes; the -8 * sum(x) term goes
+ * into lane 0 so everything stays in one vector */
+AVX2 static inline __m256i q4_0_block(const block_q4_0 *b, const act_q8_32 *a) {
+    const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(0x0F);
+    const __m128i q = _mm_loadu_si128((const __m128i *)b->qs);
+    /* low nibbles are elements 0..15, high nibbles 16..31 */
+    const __m256i qq = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
+    const __m256i x = _mm256_loadu_si256((const __m256i *)a->qs);
+    const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(qq, x), ones);
+    return _mm256_sub_epi32(p, _mm256_castsi128_si256(_mm_cvtsi32_si128(8 * a->sum)));
+}
+
 AVX2 float qt_avx2_vdot_q4_0(const void *w, const void *xq, int64_t n) {
     const block_q4_0 *b = w;
     const act_q8_32 *a = xq;
-    const __m256i ones = _mm256_set1_epi16(1), m4 = _mm256_set1_epi8(0x0F);
-    __m256 acc = _mm256_setzero_ps();
-    float corr = 0;
-    for (int64_t i = 0; i < n / 32; i++) {
-        const __m128i q = _mm_loadu_si128((const __m128i *)b[i].qs);
-        /* low nibbles are elements 0..15, high nibbles 16..31 */
-        const __m256i qq = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), m4);
-        const __m256i x = _mm256_loadu_si256((const __m256i *)a[i].qs);
-        const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(qq, x), ones);
-        const float dd = _cvtsh_ss(b[i].d) * a[i].d;
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(p), acc);
-        corr += dd * (float)(8 * a[i].sum);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    int64_t i = 0;
+    for (; i + 2 <= n / 32; i += 2) {
+        const __m256i p0 = q4_0_block(&b[i], &a[i]), p1 = q4_0_block(&b[i + 1], &a[i + 1]);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * a[i].d), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i + 1].d) * a[i + 1].d), _mm256_cvtepi32_ps(p1), acc1);
     }
-    return hsum8(acc) - corr;
+    for (; i < n / 32; i++)
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * a[i].d), _mm256_cvtepi32_ps(q4_0_block(&b[i], &a[i])), acc0);
+    return hsum8(_mm256_add_ps(acc0, acc1));
 }
 
 AVX2 float qt_avx2_vdot_q4_K(const void *w, const void *xq, int64_t n) {
