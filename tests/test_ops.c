@@ -3,8 +3,9 @@
  *
  * For each output or gradient tensor: max|c - ref| <= OPS_RTOL * max|ref| + OPS_ATOL.
  * The C code runs in f32 from the same f32 inputs torch used, so the only differences
- * are f32 rounding (~1e-6 relative); 1e-4 leaves margin for summation order and still
- * catches any wrong term (a sign or factor error shows up as O(max|ref|)). Gradient
+ * are f32 rounding: measured <= 4.4e-7 * max|ref| on every tensor (AVX-512, AVX2 and
+ * generic paths). 2e-5 leaves a 45x margin for other BLAS builds and summation orders
+ * and still catches any wrong term (a sign or factor error shows up as O(max|ref|)). Gradient
  * buffers are pre-filled with 1.0 and the 1.0 subtracted afterwards, so a backward that
  * overwrites instead of accumulating fails too. */
 #include <math.h>
@@ -19,7 +20,7 @@
 #include "core/threads.h"
 #include "tests/testutil.h"
 
-#define OPS_RTOL 1e-4
+#define OPS_RTOL 2e-5
 #define OPS_ATOL 1e-6
 #define PRE 1.0f
 
