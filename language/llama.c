@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "../core/arena.h"
 #include "../core/ops.h"
 #include "../core/quant.h"
@@ -297,24 +299,14 @@ static uint64_t bits_hash(const float *x, int64_t n) {
     return h;
 }
 
-/* z = A v per head (only after a pattern hook, which may have edited A). */
+/* z = A v per head (only after a pattern hook edited A): one sgemm per head,
+ * [Nq][Nk] x [Nk][hd] with V's row stride n_kv*hd and z's n_head*hd. */
 static void attn_apply(float *z, const float *att, const float *v, int64_t Nq, int64_t Nk, int n_head, int n_kv,
                        int hd) {
-    const int group = n_head / n_kv, kvd = n_kv * hd;
-    for (int h = 0; h < n_head; h++) {
-        const float *A = att + (int64_t)h * Nq * Nk;
-        const int kh = h / group;
-        for (int64_t i = 0; i < Nq; i++) {
-            float *zi = z + (i * n_head + h) * hd;
-            memset(zi, 0, sizeof(float) * (size_t)hd);
-            for (int64_t j = 0; j < Nk; j++) {
-                const float a = A[i * Nk + j];
-                if (a == 0.0f) continue;
-                const float *vj = v + j * kvd + kh * hd;
-                for (int d = 0; d < hd; d++) zi[d] += a * vj[d];
-            }
-        }
-    }
+    const int group = n_head / n_kv;
+    for (int h = 0; h < n_head; h++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Nq, hd, (int)Nk, 1.0f, att + (int64_t)h * Nq * Nk,
+                    (int)Nk, v + (int64_t)(h / group) * hd, n_kv * hd, 0.0f, z + (int64_t)h * hd, n_head * hd);
 }
 
 /* Final norm + unembedding of rows x [n][dim]; hooks see final_norm and logits. */
