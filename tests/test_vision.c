@@ -209,16 +209,22 @@ static int load_npy(const char *name, npy_array_t *a) {
 
 /* Hook that copies every resid_post / pre_ln into a [n_run+1][N][d] buffer. */
 typedef struct {
-    float *buf;
-    int64_t N, d;
-    int calls;
+    float *buf, *att;
+    int64_t N, d, H;
+    int calls, att_calls;
 } capture_t;
 
 static int capture_hidden(void *user, const hook_info *info, float *data) {
     capture_t *c = user;
     int layer = 0;
+    if (strstr(info->name, ".attn.pattern") && sscanf(info->name, "v.blk.%d.", &layer) == 1) {
+        int64_t n = c->H * c->N * c->N;
+        memcpy(c->att + (size_t)layer * n, data, (size_t)n * sizeof(float));
+        c->att_calls++;
+        return 0;
+    }
     if (strcmp(info->name, "v.pre_ln") != 0) {
-        if (sscanf(info->name, "v.blk.%d.resid_post", &layer) != 1) return 0;
+        if (!strstr(info->name, ".resid_post") || sscanf(info->name, "v.blk.%d.", &layer) != 1) return 0;
         layer += 1;
     }
     memcpy(c->buf + (size_t)layer * c->N * c->d, data, (size_t)(c->N * c->d) * sizeof(float));
@@ -237,7 +243,7 @@ static void check_case(mm_ctx_t *mm, const char *model, const char *prefix, cons
     const vit_config *c = vit_get_config(v);
     int64_t S = c->image_size, N = c->n_tokens, d = c->d, P = c->n_patches;
 
-    npy_array_t gpix, ghid, gtok, gcls, gfew;
+    npy_array_t gpix, ghid, gtok, gcls, gfew, gatt;
     snprintf(name, sizeof name, "%s_pixels.npy", prefix);
     if (load_npy(name, &gpix)) goto out0;
     snprintf(name, sizeof name, "%s_hidden.npy", prefix);
@@ -248,6 +254,9 @@ static void check_case(mm_ctx_t *mm, const char *model, const char *prefix, cons
     if (load_npy(name, &gcls)) goto out3;
     snprintf(name, sizeof name, "%s_tokens_fewer.npy", prefix);
     if (load_npy(name, &gfew)) goto out4;
+    snprintf(name, sizeof name, "%s_att.npy", prefix);
+    if (load_npy(name, &gatt)) goto out5;
+    CHECK(npy_nelements(&gatt) == (int64_t)c->n_run * c->n_head * N * N);
     CHECK(npy_nelements(&gpix) == 3 * S * S);
     CHECK(npy_nelements(&ghid) == (c->n_run + 1) * N * d);
     CHECK(npy_nelements(&gtok) == P * c->d_out);
@@ -268,14 +277,21 @@ static void check_case(mm_ctx_t *mm, const char *model, const char *prefix, cons
     /* 2. the tower on the golden pixels, hidden states captured through hooks */
     vit_state_t st;
     CHECK_OK(vit_state_create(&st, v, &e), &e);
-    capture_t cap = {.buf = calloc((size_t)((c->n_run + 1) * N * d), sizeof(float)), .N = N, .d = d};
+    capture_t cap = {.buf = calloc((size_t)((c->n_run + 1) * N * d), sizeof(float)),
+                     .att = calloc((size_t)c->n_run * c->n_head * N * N, sizeof(float)), .N = N, .d = d,
+                     .H = c->n_head};
     hook_set_t hs;
     hook_set_init(&hs);
     CHECK_OK(hook_add(&hs, "v.pre_ln", capture_hidden, &cap, &e), &e);
     CHECK_OK(hook_add(&hs, "v.blk.*.resid_post", capture_hidden, &cap, &e), &e);
+    CHECK_OK(hook_add(&hs, "v.blk.*.attn.pattern", capture_hidden, &cap, &e), &e);
     float *tok = malloc((size_t)(P * c->d_out) * sizeof(float));
     CHECK_OK(vit_forward(v, &st, mm, gpix.data, &hs, tok, &e), &e);
-    CHECK(cap.calls == c->n_run + 1);
+    CHECK(cap.calls == c->n_run + 1 && cap.att_calls == c->n_run);
+    /* attention probabilities (what the attention/rollout analyses read): absolute
+     * error, they live in [0, 1] */
+    double aerr = max_diff(cap.att, gatt.data, (int64_t)c->n_run * c->n_head * N * N);
+    CHECK_MSG(aerr <= 1e-5, "%s: attention patterns max err %.3g", prefix, aerr);
     const float *gh = ghid.data;
     for (int l = 0; l <= c->n_run; l++) {
         const float *a = cap.buf + (size_t)l * N * d, *b = gh + (size_t)l * N * d;
@@ -300,8 +316,11 @@ static void check_case(mm_ctx_t *mm, const char *model, const char *prefix, cons
 
     free(tok);
     free(cap.buf);
+    free(cap.att);
     free(pix);
     vit_state_free(&st);
+    npy_free(&gatt);
+out5:
     npy_free(&gfew);
 out4:
     npy_free(&gcls);

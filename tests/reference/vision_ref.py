@@ -10,6 +10,7 @@ float64 so the golden is exact up to the weights' own rounding.
 writes OUT_PREFIX_pixels.npy  [3][S][S]      normalised input
        OUT_PREFIX_hidden.npy  [n_run+1][N][d] hidden_states[0..n_run] (0 = after pre-LN)
        OUT_PREFIX_tokens.npy  [P][d_out]      image tokens (the LM's input)
+       OUT_PREFIX_att.npy     [n_run][H][N][N] post-softmax attention of every block
        OUT_PREFIX_tokens_clslast.npy          llama.cpp-graph variant: CLS after the patches
                                               (patch i gets position i, CLS position P)
        OUT_PREFIX_tokens_fewer.npy            variant: one block fewer than the rule says
@@ -129,7 +130,7 @@ class VisionRef:
             return torch.nn.functional.gelu(x)
         return x * torch.sigmoid(1.702 * x)            # CLIP quick_gelu
 
-    def layer(self, x, b):
+    def layer(self, x, b, att_out=None):
         # HF CLIPEncoderLayer (pre-LN) with CLIPAttention (scale hd^-0.5, no mask)
         N, d = x.shape
         hd = d // self.H
@@ -138,14 +139,17 @@ class VisionRef:
         k = torch.nn.functional.linear(h, *b["attn_k"])
         v = torch.nn.functional.linear(h, *b["attn_v"])
         q, k, v = (t.view(N, self.H, hd).transpose(0, 1) for t in (q, k, v))
-        a = torch.softmax(q @ k.transpose(1, 2), dim=-1) @ v
+        p = torch.softmax(q @ k.transpose(1, 2), dim=-1)
+        if att_out is not None:
+            att_out.append(p)
+        a = p @ v
         a = a.transpose(0, 1).reshape(N, d)
         x = x + torch.nn.functional.linear(a, *b["attn_out"])
         h = torch.nn.functional.layer_norm(x, (d,), *b["ln2"], eps=self.eps)
         x = x + torch.nn.functional.linear(self.act(torch.nn.functional.linear(h, *b["fc1"])), *b["fc2"])
         return x
 
-    def forward(self, pixels, cls_last=False, n_run=None):
+    def forward(self, pixels, cls_last=False, n_run=None, att=None):
         n_run = self.n_run if n_run is None else n_run
         x = torch.from_numpy(pixels)[None]
         patches = torch.nn.functional.conv2d(x, self.patch_w, stride=self.p)   # (1, d, g, g)
@@ -157,7 +161,7 @@ class VisionRef:
         x = torch.nn.functional.layer_norm(x, (self.d,), *self.pre, eps=self.eps)
         hidden = [x]
         for i in range(n_run):
-            x = self.layer(x, self.blocks[i])
+            x = self.layer(x, self.blocks[i], att)
             hidden.append(x)
         feat = x[:-1] if cls_last else x[1:]
         h = torch.nn.functional.gelu(torch.nn.functional.linear(feat, *self.mm0))   # erf GELU
@@ -182,13 +186,15 @@ def main(argv):
     img = model_image(load_rgb(image), m.S, pipeline, m.mean)
     pixels = normalise(img, m.mean, m.std)
     with torch.no_grad():
-        hidden, tokens = m.forward(pixels)
+        att = []
+        hidden, tokens = m.forward(pixels, att=att)
         _, t_clslast = m.forward(pixels, cls_last=True)
         _, t_fewer = m.forward(pixels, n_run=m.n_run - 1)
     f32 = lambda t: np.ascontiguousarray(np.asarray(t, dtype=np.float32))
     np.save(prefix + "_pixels.npy", f32(pixels))
     np.save(prefix + "_hidden.npy", f32(hidden.numpy()))
     np.save(prefix + "_tokens.npy", f32(tokens.numpy()))
+    np.save(prefix + "_att.npy", f32(torch.stack(att).numpy()))
     np.save(prefix + "_tokens_clslast.npy", f32(t_clslast.numpy()))
     np.save(prefix + "_tokens_fewer.npy", f32(t_fewer.numpy()))
     rel = lambda a, b: float((a - b).abs().max() / b.abs().max())
