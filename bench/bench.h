@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "core/threads.h"
+
 typedef int (*bench_fn)(int argc, char **argv);
 
 typedef struct {
@@ -35,6 +37,8 @@ double bench_sgemm_peak(int n, int reps);
 /* Streaming read bandwidth in bytes/s over a `bytes` buffer split across `threads`
  * threads (best of `reps`). */
 double bench_read_bandwidth(size_t bytes, int threads, int reps);
+/* Seconds to read `bytes` at buf once with the pool's threads (a streaming pass). */
+double bench_read_time(pool_t *pool, const void *buf, size_t bytes);
 /* Prints "cpu: ... | simd: ... | openblas: CORE (how chosen) | threads: N" and the load average. */
 void bench_print_header(int threads);
 

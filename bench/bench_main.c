@@ -52,10 +52,10 @@ __attribute__((target("avx2"))) static uint64_t read_avx2(const uint64_t *p, siz
     __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
     size_t i = 0;
     for (; i + 16 <= words; i += 16) {
-        a0 = _mm256_xor_si256(a0, _mm256_load_si256((const __m256i *)(p + i)));
-        a1 = _mm256_xor_si256(a1, _mm256_load_si256((const __m256i *)(p + i + 4)));
-        a2 = _mm256_xor_si256(a2, _mm256_load_si256((const __m256i *)(p + i + 8)));
-        a3 = _mm256_xor_si256(a3, _mm256_load_si256((const __m256i *)(p + i + 12)));
+        a0 = _mm256_xor_si256(a0, _mm256_loadu_si256((const __m256i *)(p + i)));
+        a1 = _mm256_xor_si256(a1, _mm256_loadu_si256((const __m256i *)(p + i + 4)));
+        a2 = _mm256_xor_si256(a2, _mm256_loadu_si256((const __m256i *)(p + i + 8)));
+        a3 = _mm256_xor_si256(a3, _mm256_loadu_si256((const __m256i *)(p + i + 12)));
     }
     const __m256i x = _mm256_xor_si256(_mm256_xor_si256(a0, a1), _mm256_xor_si256(a2, a3));
     uint64_t out[4];
@@ -68,10 +68,10 @@ __attribute__((target("avx2"))) static uint64_t read_avx2(const uint64_t *p, siz
 static void bw_worker(void *arg, int ith, int nth) {
     bw_job *j = arg;
     long lo, hi;
-    /* split on 64-byte lines so aligned vector loads stay aligned */
+    /* split on 64-byte lines (the last share also takes the tail) */
     pool_split((long)(j->words / 8), ith, nth, &lo, &hi);
     const uint64_t *p = j->buf + (size_t)lo * 8;
-    const size_t words = (size_t)(hi - lo) * 8;
+    const size_t words = ith == nth - 1 ? j->words - (size_t)lo * 8 : (size_t)(hi - lo) * 8;
     uint64_t s = 0;
     if (cpu_level() >= CPU_AVX2) {
         s = read_avx2(p, words);
@@ -79,6 +79,15 @@ static void bw_worker(void *arg, int ith, int nth) {
         for (size_t i = 0; i < words; i++) s ^= p[i];
     }
     j->sink[ith % 64] ^= s;
+}
+
+double bench_read_time(pool_t *pool, const void *buf, size_t bytes) {
+    bw_job j = {0};
+    j.buf = buf;
+    j.words = bytes / 8;
+    const double t = bench_now();
+    pool_run(pool, bw_worker, &j);
+    return bench_now() - t;
 }
 
 double bench_read_bandwidth(size_t bytes, int threads, int reps) {

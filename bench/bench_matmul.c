@@ -4,9 +4,10 @@
  * count), the streaming read bandwidth, then mm_linear at the LLaVA-1.5-7B shapes
  * for F32/F16/Q8_0/Q4_K weights. Prefill shapes are reported as GFLOP/s and as a
  * fraction of the peak (goal >= 0.80); the decode GEMV (n = 1) as time against the
- * time to stream the weight bytes at the measured bandwidth (goal <= 1.3x). GEMV
- * weights rotate over enough copies to exceed the last-level cache, so the weights
- * really come from memory as in decoding. */
+ * time a plain streaming read of the same weight bytes takes with the same threads
+ * (goal <= 1.3x). GEMV weights rotate over enough copies to exceed the last-level
+ * cache, so they really come from DRAM as in decoding; both sides take their best
+ * pass, which filters out preemption by other processes. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,17 +157,25 @@ int bench_matmul(int argc, char **argv) {
                 const double dt = bench_now() - t0;
                 if (c >= 0 && dt < best) best = dt;
             }
+            /* the GEMV's memory-bound time: stream the same weight copies with the
+             * same threads, best pass, measured right here under the same load */
+            double stream_best = 1e30;
+            if (sh.n == 1)
+                for (int c = -1; c < calls; c++) {
+                    const double dt = bench_read_time(mm_ctx_pool(ctx), w + (size_t)((c + copies) % copies) * wbytes, wbytes);
+                    if (c >= 0 && dt < stream_best) stream_best = dt;
+                }
             free(w);
             const double gflops = 2.0 * (double)sh.n * (double)sh.m * (double)sh.k / best * 1e-9;
             char name[48];
             snprintf(name, sizeof name, "%lldx%lldx%lld", (long long)sh.n, (long long)sh.m, (long long)sh.k);
             if (sh.n == 1) {
-                const double stream = (double)wbytes / bw;
+                const double stream = stream_best;
                 const int ok = best <= 1.3 * stream;
                 fails += !ok;
-                printf("%-18s %-5s %10.3f %10.1f %8s   %.2fx the %.3f ms to stream %.1f MB (goal <= 1.30x) %s\n", name,
-                       qt_get(t)->name, best * 1e3, gflops, "-", best / stream, stream * 1e3, wbytes * 1e-6,
-                       ok ? "ok" : "MISSED");
+                printf("%-18s %-5s %10.3f %10.1f %8s   %.2fx the %.3f ms to stream its %.1f MB (%.1f GB/s) (goal <= 1.30x) %s\n",
+                       name, qt_get(t)->name, best * 1e3, gflops, "-", best / stream, stream * 1e3, wbytes * 1e-6,
+                       wbytes / stream * 1e-9, ok ? "ok" : "MISSED");
             } else {
                 const int ok = gflops >= 0.8 * peak;
                 fails += !ok;
