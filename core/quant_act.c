@@ -15,10 +15,20 @@ size_t qt_act_row_size(qt_act_kind act, int64_t n) {
     }
 }
 
-/* Symmetric 8-bit: d = amax/127, q = round(x/d) in [-127, 127]. */
+/* Symmetric 8-bit: d = amax/127, q = round(x/d) in [-127, 127]. A NaN or inf in
+ * the block makes d NaN (and q 0), so the dot comes out NaN as the f32 path's
+ * would instead of silently finite. */
 static void quantize_block(const float *x, int len, float *d_out, int8_t *qs) {
-    float amax = 0;
-    for (int j = 0; j < len; j++) amax = fmaxf(amax, fabsf(x[j]));
+    float amax = 0, probe = 0;
+    for (int j = 0; j < len; j++) {
+        amax = fmaxf(amax, fabsf(x[j]));
+        probe += x[j] * 0.0f; /* NaN iff some x is NaN or inf */
+    }
+    if (probe != 0.0f) {
+        memset(qs, 0, (size_t)len);
+        *d_out = NAN;
+        return;
+    }
     const float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
     for (int j = 0; j < len; j++) qs[j] = (int8_t)lrintf(x[j] * id);
     *d_out = d;

@@ -677,6 +677,18 @@ static void test_int_dots(void) {
     int bs = 0;
     for (int j = 16; j < 32; j++) bs += ak.qs[j];
     CHECK(bs == ak.bsums[1]);
+    /* a NaN or inf activation makes the integer dot NaN, as the f32 dot would be */
+    {
+        static unsigned char wrow[sizeof(block_q4_K) * 1];
+        random_row(QT_Q4_K, wrow, 256);
+        xa[7] = NAN;
+        qt_quantize_act(QT_ACT_Q8_K, xa, &ak, 256);
+        CHECK(isnan(qt_int_get(QT_Q4_K)->vdot(wrow, &ak, 256)));
+        CHECK(isnan(qt_int_get(QT_Q4_K)->vdot_ref(wrow, &ak, 256)));
+        xa[7] = INFINITY;
+        qt_quantize_act(QT_ACT_Q8_32, xa, a, 256);
+        CHECK(isnan(a[0].d) && !isnan(a[1].d));
+    }
 }
 
 int main(void) {
