@@ -1,6 +1,7 @@
 /* cmd_encode.c — `llava-mech encode`: an image through the mmproj's vision tower and
  * projector, written as the LM's image tokens (P x d_lm float32 .npy) plus a JSON
- * sidecar recording the preprocessing (pipeline, geometry) and the model. */
+ * sidecar recording the preprocessing (pipeline, geometry) and the model; optionally
+ * any intermediate activation (hook points) as .npy files. */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <time.h>
 
 #include "commands.h"
+#include "core/hook.h"
 #include "core/matmul.h"
 #include "core/npy.h"
 #include "vision/image.h"
@@ -28,7 +30,25 @@ static void usage(FILE *f) {
             "  -t, --threads N      threads (default: all CPUs)\n"
             "  --max-side N         reject images wider or taller than N pixels (default 16384)\n"
             "  --pixels FILE.npy    also write the normalised input [3][S][S]\n"
+            "  --dump PATTERN DIR   write every hook point matching PATTERN (e.g. 'v.blk.22.*',\n"
+            "                       'v.blk.*.attn.pattern', 'mm.hidden', '*') as DIR/<name>.npy\n"
             "  --no-json            do not write the JSON sidecar\n");
+}
+
+typedef struct {
+    const char *dir;
+    err_t *err;
+    int n_written;
+} dump_ctx;
+
+/* Hook: writes the activation as DIR/<hook name>.npy with its shape. */
+static int dump_hook(void *user, const hook_info *info, float *data) {
+    dump_ctx *d = user;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s.npy", d->dir, info->name);
+    if (npy_write_f32(path, data, info->n_dims, info->shape, d->err)) return 1;
+    d->n_written++;
+    return 0;
 }
 
 static double now_s(void) {
@@ -81,7 +101,7 @@ static err_code write_sidecar(const char *path, const char *mmproj, const char *
 }
 
 int cmd_encode(int argc, char **argv) {
-    const char *mmproj = NULL, *image = NULL, *out = NULL, *pixels_out = NULL;
+    const char *mmproj = NULL, *image = NULL, *out = NULL, *pixels_out = NULL, *dump_pat = NULL, *dump_dir = NULL;
     int threads = 0, max_side = 0, pipe = PP_PAD;
     int json = 1;
     for (int i = 1; i < argc; i++) {
@@ -116,6 +136,9 @@ int cmd_encode(int argc, char **argv) {
                 fprintf(stderr, "llava-mech encode: bad --max-side '%s'\n", argv[i]);
                 return 2;
             }
+        } else if (!strcmp(a, "--dump") && i + 2 < argc) {
+            dump_pat = argv[++i];
+            dump_dir = argv[++i];
         } else if (!strcmp(a, "--no-json")) {
             json = 0;
         } else {
@@ -149,7 +172,15 @@ int cmd_encode(int argc, char **argv) {
                &e))
         goto done;
     double t1 = now_s();
-    if (vit_forward(v, &st, mm, st.pixels, NULL, NULL, &e)) goto done;
+    hook_set_t hs;
+    hook_set_init(&hs);
+    err_t dump_err = {0};
+    dump_ctx dc = {dump_dir, &dump_err, 0};
+    if (dump_pat && hook_add(&hs, dump_pat, dump_hook, &dc, &e)) goto done;
+    if (vit_forward(v, &st, mm, st.pixels, dump_pat ? &hs : NULL, NULL, &e)) {
+        if (dump_err.code) e = dump_err;
+        goto done;
+    }
     double t2 = now_s();
 
     int64_t shape[2] = {c->n_patches, c->d_out};
@@ -171,6 +202,7 @@ int cmd_encode(int argc, char **argv) {
         if (write_sidecar(json_path, mmproj, image, c, &g, t1 - t0, t2 - t1, &e)) goto done;
     }
     double gflop = vit_flops(c) * 1e-9;
+    if (dump_pat) printf("dumped   %d activation(s) matching '%s' to %s/\n", dc.n_written, dump_pat, dump_dir);
     printf("image    %s: %dx%d, pipeline %s -> %dx%d, grid %dx%d (patch %d)\n", image, im.w, im.h,
            pp_pipeline_name(g.pipeline), c->image_size, c->image_size, c->grid, c->grid, c->patch_size);
     printf("model    %s: width %d, %d heads, %d/%d blocks run, projector -> %d\n", mmproj, c->d, c->n_head, c->n_run,

@@ -35,6 +35,21 @@ if pipe == "pad":
 PYEOF
 done
 
+# --dump writes hook points as .npy: the attention patterns match the reference's
+mkdir -p "$TMP/dump"
+"$BIN" encode --mmproj "$G/tiny_f32.gguf" --image "$G/small_45x31.png" -o "$TMP/t.npy" --dump 'v.blk.*.attn.pattern' \
+  "$TMP/dump" > "$TMP/dump.txt" || fail "encode --dump failed"
+grep -q "dumped   3 activation(s)" "$TMP/dump.txt" || fail "dump count: $(cat "$TMP/dump.txt")"
+$PY - "$TMP/dump" "$G/f32_pad_att.npy" <<'PYEOF' || fail "dumped attention differs from golden"
+import sys
+import numpy as np
+d, gold = sys.argv[1:3]
+g = np.load(gold)
+for l in range(3):
+    a = np.load(f"{d}/v.blk.{l}.attn.pattern.npy")
+    assert a.shape == g[l].shape == (4, 17, 17) and np.abs(a - g[l]).max() < 1e-5
+PYEOF
+
 # default pipeline is pad
 "$BIN" encode --mmproj "$G/tiny_f16.gguf" --image "$G/portrait_30x41.png" -o "$TMP/d.npy" --no-json > "$TMP/d.txt" \
   || fail "default encode failed"
