@@ -16,30 +16,47 @@ AVX2 static inline float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+/* int32 x8 partial sums of one Q8_0 block: |w| times x with w's sign moved onto x
+ * keeps vpmaddubsw's first operand unsigned */
+AVX2 static inline __m256i q8_0_block(const block_q8_0 *b, const act_q8_32 *a) {
+    const __m256i w = _mm256_loadu_si256((const __m256i *)b->qs);
+    const __m256i x = _mm256_loadu_si256((const __m256i *)a->qs);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w)), _mm256_set1_epi16(1));
+}
+
+/* Four blocks at a time: their 8-lane partial sums are reduced into one 4-lane
+ * vector (block j in lane j) so the per-block scales d_w * d_x are applied with one
+ * vector multiply instead of four scalar conversions and broadcasts. */
 AVX2 float qt_avx2_vdot_q8_0(const void *w, const void *xq, int64_t n) {
     const block_q8_0 *b = w;
     const act_q8_32 *a = xq;
-    const __m256i ones = _mm256_set1_epi16(1);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
+    const int64_t nb = n / 32;
+    __m128 acc = _mm_setzero_ps();
     int64_t i = 0;
-    for (; i + 2 <= n / 32; i += 2) {
-        /* |w| * (x with w's sign) keeps the first operand unsigned for maddubs */
-        const __m256i w0 = _mm256_loadu_si256((const __m256i *)b[i].qs);
-        const __m256i x0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
-        const __m256i w1 = _mm256_loadu_si256((const __m256i *)b[i + 1].qs);
-        const __m256i x1 = _mm256_loadu_si256((const __m256i *)a[i + 1].qs);
-        const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w0), _mm256_sign_epi8(x0, w0)), ones);
-        const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w1), _mm256_sign_epi8(x1, w1)), ones);
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * a[i].d), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i + 1].d) * a[i + 1].d), _mm256_cvtepi32_ps(p1), acc1);
+    for (; i + 4 <= nb; i += 4) {
+        const __m256i p0 = q8_0_block(&b[i], &a[i]), p1 = q8_0_block(&b[i + 1], &a[i + 1]);
+        const __m256i p2 = q8_0_block(&b[i + 2], &a[i + 2]), p3 = q8_0_block(&b[i + 3], &a[i + 3]);
+        /* hadd twice leaves, per 128-bit half, lane j = half of block j's sum */
+        const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(p0, p1), _mm256_hadd_epi32(p2, p3));
+        const __m128i sums = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+        __m128i dw = _mm_cvtsi32_si128(b[i].d);
+        dw = _mm_insert_epi16(dw, b[i + 1].d, 1);
+        dw = _mm_insert_epi16(dw, b[i + 2].d, 2);
+        dw = _mm_insert_epi16(dw, b[i + 3].d, 3);
+        const __m128 dx = _mm_set_ps(a[i + 3].d, a[i + 2].d, a[i + 1].d, a[i].d);
+        acc = _mm_fmadd_ps(_mm_mul_ps(_mm_cvtph_ps(dw), dx), _mm_cvtepi32_ps(sums), acc);
     }
-    for (; i < n / 32; i++) {
-        const __m256i w0 = _mm256_loadu_si256((const __m256i *)b[i].qs);
-        const __m256i x0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
-        const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w0), _mm256_sign_epi8(x0, w0)), ones);
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * a[i].d), _mm256_cvtepi32_ps(p0), acc0);
+    acc = _mm_add_ps(acc, _mm_movehl_ps(acc, acc));
+    acc = _mm_add_ss(acc, _mm_movehdup_ps(acc));
+    float s = _mm_cvtss_f32(acc);
+    for (; i < nb; i++) {
+        const __m256i p = q8_0_block(&b[i], &a[i]);
+        __m128i t = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+        s += _cvtsh_ss(b[i].d) * a[i].d * (float)_mm_cvtsi128_si32(t);
     }
-    return hsum8(_mm256_add_ps(acc0, acc1));
+    return s;
 }
 
 /* one Q4_0 block: sum (q - 8) * x as 8 int32 lanes; the -8 * sum(x) term goes
