@@ -34,8 +34,9 @@ double bench_now(void);
 /* Best-of-`reps` GFLOP/s of a square n x n x n cblas_sgemm with OpenBLAS's current
  * thread count. */
 double bench_sgemm_peak(int n, int reps);
-/* Streaming read bandwidth in bytes/s over a `bytes` buffer split across `threads`
- * threads (best of `reps`). */
+/* Streaming read bandwidth in bytes/s: a `bytes` buffer (make it >> last-level
+ * cache) read by `threads` threads in 32 MiB windows, best window over `reps`
+ * passes (robust to preemption by other processes). */
 double bench_read_bandwidth(size_t bytes, int threads, int reps);
 /* Seconds to read `bytes` at buf once with the pool's threads (a streaming pass). */
 double bench_read_time(pool_t *pool, const void *buf, size_t bytes);
