@@ -18,7 +18,7 @@ size_t qt_act_row_size(qt_act_kind act, int64_t n) {
 /* Symmetric 8-bit: d = amax/127, q = round(x/d) in [-127, 127]. A NaN or inf in
  * the block makes d NaN (and q 0), so the dot comes out NaN as the f32 path's
  * would instead of silently finite. */
-static void quantize_block(const float *x, int len, float *d_out, int8_t *qs) {
+void qt_ref_quantize_block(const float *x, int len, float *d_out, int8_t *qs) {
     float amax = 0, probe = 0;
     for (int j = 0; j < len; j++) {
         amax = fmaxf(amax, fabsf(x[j]));
@@ -32,6 +32,11 @@ static void quantize_block(const float *x, int len, float *d_out, int8_t *qs) {
     const float d = amax / 127.0f, id = amax > 0 ? 127.0f / amax : 0.0f;
     for (int j = 0; j < len; j++) qs[j] = (int8_t)lrintf(x[j] * id);
     *d_out = d;
+}
+
+static void quantize_block(const float *x, int len, float *d_out, int8_t *qs) {
+    if (cpu_level() >= CPU_AVX2) qt_avx2_quantize_block(x, len, d_out, qs);
+    else qt_ref_quantize_block(x, len, d_out, qs);
 }
 
 void qt_quantize_act(qt_act_kind act, const float *x, void *dst, int64_t n) {

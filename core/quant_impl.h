@@ -154,11 +154,14 @@ typedef struct {
 const qt_int_kernel *qt_int_get(int t);
 size_t qt_act_row_size(qt_act_kind act, int64_t n);
 void qt_quantize_act(qt_act_kind act, const float *x, void *dst, int64_t n);
+/* One block of len (multiple of 32) values: d = amax/127, q = rint(x*127/amax). */
+void qt_ref_quantize_block(const float *x, int len, float *d_out, int8_t *qs);
 
 float qt_ref_vdot_q8_0(const void *w, const void *xq, int64_t n);
 float qt_ref_vdot_q4_0(const void *w, const void *xq, int64_t n);
 float qt_ref_vdot_q4_K(const void *w, const void *xq, int64_t n);
 float qt_ref_vdot_q6_K(const void *w, const void *xq, int64_t n);
+void qt_avx2_quantize_block(const float *x, int len, float *d_out, int8_t *qs);
 float qt_avx2_vdot_q8_0(const void *w, const void *xq, int64_t n);
 float qt_avx2_vdot_q4_0(const void *w, const void *xq, int64_t n);
 float qt_avx2_vdot_q4_K(const void *w, const void *xq, int64_t n);

@@ -16,6 +16,40 @@ AVX2 static inline float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+/* Activation block quantization (quant_act.c's quantize_block, same results: the
+ * product x * (127/amax) is rounded to nearest even by vcvtps2dq as by lrintf).
+ * len is a multiple of 32. */
+AVX2 void qt_avx2_quantize_block(const float *x, int len, float *d_out, int8_t *qs) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), zero = _mm256_setzero_ps();
+    __m256 vmax = zero, probe = zero;
+    for (int j = 0; j < len; j += 8) {
+        const __m256 v = _mm256_loadu_ps(x + j);
+        vmax = _mm256_max_ps(vmax, _mm256_andnot_ps(sign, v));
+        probe = _mm256_add_ps(probe, _mm256_mul_ps(v, zero)); /* NaN iff a NaN or inf */
+    }
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    const float amax = _mm_cvtss_f32(m);
+    if (hsum8(probe) != 0.0f) {
+        for (int j = 0; j < len; j++) qs[j] = 0;
+        *d_out = __builtin_nanf("");
+        return;
+    }
+    const __m256 id = _mm256_set1_ps(amax > 0 ? 127.0f / amax : 0.0f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int j = 0; j < len; j += 32) {
+        const __m256i a = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + j), id));
+        const __m256i b = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + j + 8), id));
+        const __m256i c = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + j + 16), id));
+        const __m256i e = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + j + 24), id));
+        /* the packs interleave 128-bit lanes; the permute restores element order */
+        const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, e));
+        _mm256_storeu_si256((__m256i *)(qs + j), _mm256_permutevar8x32_epi32(p, order));
+    }
+    *d_out = amax / 127.0f;
+}
+
 /* int32 x8 partial sums of one Q8_0 block: |w| times x with w's sign moved onto x
  * keeps vpmaddubsw's first operand unsigned */
 AVX2 static inline __m256i q8_0_block(const block_q8_0 *b, const act_q8_32 *a) {

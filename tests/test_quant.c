@@ -677,6 +677,24 @@ static void test_int_dots(void) {
     int bs = 0;
     for (int j = 16; j < 32; j++) bs += ak.qs[j];
     CHECK(bs == ak.bsums[1]);
+    /* the AVX2 block quantizer gives the same bytes and scale as the portable one,
+     * including exact ties (amax 127 -> id 1: 0.5 -> 0, 1.5 -> 2, -2.5 -> -2) */
+    if (cpu_level_hw() >= CPU_AVX2) {
+        float xr[256];
+        int8_t q1[256], q2[256];
+        for (int rep = 0; rep < 50; rep++) {
+            float d1, d2;
+            for (int i = 0; i < 256; i++) xr[i] = rndf() * (float)(rep + 1);
+            if (rep == 0) {
+                for (int i = 0; i < 256; i++) xr[i] = (float)(i % 64) - 31.5f;
+                xr[255] = 127.0f;
+            }
+            qt_ref_quantize_block(xr, 256, &d1, q1);
+            qt_avx2_quantize_block(xr, 256, &d2, q2);
+            CHECK(d1 == d2 && !memcmp(q1, q2, 256));
+            if (rep == 0) CHECK(d1 == 1.0f && q1[0] == -32 && q1[1] == -30 && q1[63] == 32 && q1[32] == 0);
+        }
+    }
     /* a NaN or inf activation makes the integer dot NaN, as the f32 dot would be */
     {
         static unsigned char wrow[sizeof(block_q4_K) * 1];
