@@ -136,6 +136,7 @@ DISPATCH_TO_FLOAT(bf16)
 DISPATCH_TO_FLOAT(q8_0)
 DISPATCH_TO_FLOAT(q4_0)
 DISPATCH_TO_FLOAT(q4_K)
+DISPATCH_TO_FLOAT(q5_K)
 DISPATCH_TO_FLOAT(q6_K)
 
 static const qt_traits traits[QT_COUNT] = {
@@ -153,7 +154,7 @@ static const qt_traits traits[QT_COUNT] = {
     [QT_Q3_K] = {"q3_K", QK_K, sizeof(block_q3_K), qt_ref_to_float_q3_K, NULL, dot_q3_K_ref},
     [QT_Q4_K] = {"q4_K", QK_K, sizeof(block_q4_K), to_float_q4_K, qt_ref_from_float_q4_K,
                  dot_q4_K},
-    [QT_Q5_K] = {"q5_K", QK_K, sizeof(block_q5_K), qt_ref_to_float_q5_K, NULL, dot_q5_K_ref},
+    [QT_Q5_K] = {"q5_K", QK_K, sizeof(block_q5_K), to_float_q5_K, NULL, dot_q5_K_ref},
     [QT_Q6_K] = {"q6_K", QK_K, sizeof(block_q6_K), to_float_q6_K, NULL, dot_q6_K},
     [QT_Q8_K] = {"q8_K", QK_K, sizeof(block_q8_K), qt_ref_to_float_q8_K, NULL, dot_q8_K_ref},
 };

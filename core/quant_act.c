@@ -111,6 +111,30 @@ float qt_ref_vdot_q4_K(const void *w, const void *xq, int64_t n) {
     return s;
 }
 
+/* Q5_K: Q4_K plus a fifth bit (qh bit j of byte l for sub-block j) */
+float qt_ref_vdot_q5_K(const void *w, const void *xq, int64_t n) {
+    const block_q5_K *b = w;
+    const act_q8_K *a = xq;
+    float s = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int32_t isum = 0, msum = 0;
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            qk_scale_min_k4(j, b[i].scales, &sc, &m);
+            const uint8_t *q = b[i].qs + 32 * (j / 2);
+            const int8_t *x = a[i].qs + 32 * j;
+            int32_t dot = 0;
+            for (int l = 0; l < 32; l++)
+                dot += (((j & 1) ? q[l] >> 4 : q[l] & 0xF) | ((b[i].qh[l] >> j) & 1) << 4) * x[l];
+            isum += sc * dot;
+            msum += m * (a[i].bsums[2 * j] + a[i].bsums[2 * j + 1]);
+        }
+        const float dx = a[i].d;
+        s += qt_f16_to_f32(b[i].d) * dx * (float)isum - qt_f16_to_f32(b[i].dmin) * dx * (float)msum;
+    }
+    return s;
+}
+
 float qt_ref_vdot_q6_K(const void *w, const void *xq, int64_t n) {
     const block_q6_K *b = w;
     const act_q8_K *a = xq;
@@ -137,18 +161,21 @@ static const qt_int_kernel int_ref[] = {
     [QT_Q8_0] = {QT_ACT_Q8_32, qt_ref_vdot_q8_0, qt_ref_vdot_q8_0},
     [QT_Q4_0] = {QT_ACT_Q8_32, qt_ref_vdot_q4_0, qt_ref_vdot_q4_0},
     [QT_Q4_K] = {QT_ACT_Q8_K, qt_ref_vdot_q4_K, qt_ref_vdot_q4_K},
+    [QT_Q5_K] = {QT_ACT_Q8_K, qt_ref_vdot_q5_K, qt_ref_vdot_q5_K},
     [QT_Q6_K] = {QT_ACT_Q8_K, qt_ref_vdot_q6_K, qt_ref_vdot_q6_K},
 };
 static const qt_int_kernel int_avx2[] = {
     [QT_Q8_0] = {QT_ACT_Q8_32, qt_avx2_vdot_q8_0, qt_ref_vdot_q8_0},
     [QT_Q4_0] = {QT_ACT_Q8_32, qt_avx2_vdot_q4_0, qt_ref_vdot_q4_0},
     [QT_Q4_K] = {QT_ACT_Q8_K, qt_avx2_vdot_q4_K, qt_ref_vdot_q4_K},
+    [QT_Q5_K] = {QT_ACT_Q8_K, qt_avx2_vdot_q5_K, qt_ref_vdot_q5_K},
     [QT_Q6_K] = {QT_ACT_Q8_K, qt_avx2_vdot_q6_K, qt_ref_vdot_q6_K},
 };
 static const qt_int_kernel int_avx512[] = {
     [QT_Q8_0] = {QT_ACT_Q8_32, qt_avx2_vdot_q8_0, qt_ref_vdot_q8_0},
     [QT_Q4_0] = {QT_ACT_Q8_32, qt_avx2_vdot_q4_0, qt_ref_vdot_q4_0},
     [QT_Q4_K] = {QT_ACT_Q8_K, qt_avx512_vdot_q4_K, qt_ref_vdot_q4_K},
+    [QT_Q5_K] = {QT_ACT_Q8_K, qt_avx512_vdot_q5_K, qt_ref_vdot_q5_K},
     [QT_Q6_K] = {QT_ACT_Q8_K, qt_avx512_vdot_q6_K, qt_ref_vdot_q6_K},
 };
 

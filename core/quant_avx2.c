@@ -261,6 +261,26 @@ AVX2 void qt_avx2_to_float_q4_K(const void *src, float *dst, int64_t n) {
     }
 }
 
+AVX2 void qt_avx2_to_float_q5_K(const void *src, float *dst, int64_t n) {
+    const block_q5_K *b = src;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = _cvtsh_ss(b[i].d), min = _cvtsh_ss(b[i].dmin);
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)b[i].qh);
+        for (int j = 0; j < 8; j += 2, dst += 64) {
+            uint8_t sc, m;
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 16 * j));
+            const __m256i hl = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, j), one), 4);
+            const __m256i hh = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, j + 1), one), 4);
+            qk_scale_min_k4(j, b[i].scales, &sc, &m);
+            store32_u8(_mm256_or_si256(_mm256_and_si256(q, m4), hl), d * (float)sc, min * (float)m, dst);
+            qk_scale_min_k4(j + 1, b[i].scales, &sc, &m);
+            store32_u8(_mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), hh), d * (float)sc,
+                       min * (float)m, dst + 32);
+        }
+    }
+}
+
 AVX2 void qt_avx2_to_float_q6_K(const void *src, float *dst, int64_t n) {
     const block_q6_K *b = src;
     for (int64_t i = 0; i < n / QK_K; i++) {

@@ -121,6 +121,7 @@ void qt_avx2_to_float_f16(const void *src, float *dst, int64_t n);
 void qt_avx2_to_float_q8_0(const void *src, float *dst, int64_t n);
 void qt_avx2_to_float_q4_0(const void *src, float *dst, int64_t n);
 void qt_avx2_to_float_q4_K(const void *src, float *dst, int64_t n);
+void qt_avx2_to_float_q5_K(const void *src, float *dst, int64_t n);
 void qt_avx2_to_float_q6_K(const void *src, float *dst, int64_t n);
 
 float qt_avx512_dot_f32(const void *row, const float *x, int64_t n);
@@ -150,7 +151,8 @@ typedef struct {
     qt_vdot_fn vdot_ref;
 } qt_int_kernel;
 
-/* NULL when type t has no integer path (f32/f16/bf16 and the rarer quants). */
+/* NULL when type t has no integer path (f32/f16/bf16 and the rarer quants); the
+ * integer path covers Q8_0, Q4_0, Q4_K, Q5_K, Q6_K. */
 const qt_int_kernel *qt_int_get(int t);
 size_t qt_act_row_size(qt_act_kind act, int64_t n);
 void qt_quantize_act(qt_act_kind act, const float *x, void *dst, int64_t n);
@@ -160,13 +162,16 @@ void qt_ref_quantize_block(const float *x, int len, float *d_out, int8_t *qs);
 float qt_ref_vdot_q8_0(const void *w, const void *xq, int64_t n);
 float qt_ref_vdot_q4_0(const void *w, const void *xq, int64_t n);
 float qt_ref_vdot_q4_K(const void *w, const void *xq, int64_t n);
+float qt_ref_vdot_q5_K(const void *w, const void *xq, int64_t n);
 float qt_ref_vdot_q6_K(const void *w, const void *xq, int64_t n);
 void qt_avx2_quantize_block(const float *x, int len, float *d_out, int8_t *qs);
 float qt_avx2_vdot_q8_0(const void *w, const void *xq, int64_t n);
 float qt_avx2_vdot_q4_0(const void *w, const void *xq, int64_t n);
 float qt_avx2_vdot_q4_K(const void *w, const void *xq, int64_t n);
+float qt_avx2_vdot_q5_K(const void *w, const void *xq, int64_t n);
 float qt_avx2_vdot_q6_K(const void *w, const void *xq, int64_t n);
 float qt_avx512_vdot_q4_K(const void *w, const void *xq, int64_t n);
+float qt_avx512_vdot_q5_K(const void *w, const void *xq, int64_t n);
 float qt_avx512_vdot_q6_K(const void *w, const void *xq, int64_t n);
 
 #endif

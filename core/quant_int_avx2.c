@@ -151,6 +151,41 @@ AVX2 float qt_avx2_vdot_q4_K(const void *w, const void *xq, int64_t n) {
     return hsum8(acc) - corr;
 }
 
+/* Q5_K: as Q4_K with the fifth bit of element l of sub-block j in bit j of qh[l] */
+AVX2 float qt_avx2_vdot_q5_K(const void *w, const void *xq, int64_t n) {
+    const block_q5_K *b = w;
+    const act_q8_K *a = xq;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    float corr = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t sc[8], m[8];
+        int32_t msum = 0;
+        for (int j = 0; j < 8; j++) {
+            qk_scale_min_k4(j, b[i].scales, &sc[j], &m[j]);
+            msum += m[j] * (a[i].bsums[2 * j] + a[i].bsums[2 * j + 1]);
+        }
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)b[i].qh);
+        __m256i isum = _mm256_setzero_si256();
+        for (int c = 0; c < 4; c++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * c));
+            const __m256i hl = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one);
+            const __m256i hh = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one);
+            const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_slli_epi16(hl, 4));
+            const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), _mm256_slli_epi16(hh, 4));
+            const __m256i xl = _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * c));
+            const __m256i xh = _mm256_loadu_si256((const __m256i *)(a[i].qs + 64 * c + 32));
+            const __m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, xl), _mm256_set1_epi16(sc[2 * c]));
+            const __m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, xh), _mm256_set1_epi16(sc[2 * c + 1]));
+            isum = _mm256_add_epi32(isum, _mm256_add_epi32(pl, ph));
+        }
+        const float dx = a[i].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * dx), _mm256_cvtepi32_ps(isum), acc);
+        corr += _cvtsh_ss(b[i].dmin) * dx * (float)msum;
+    }
+    return hsum8(acc) - corr;
+}
+
 /* Q6_K: q in 0..63 (the -32 offset is applied through the activation sums
  * bsums), 16-element groups each with an int8 scale. */
 AVX2 float qt_avx2_vdot_q6_K(const void *w, const void *xq, int64_t n) {

@@ -69,6 +69,52 @@ AVX512 float qt_avx512_vdot_q4_K(const void *w, const void *xq, int64_t n) {
     return _mm512_reduce_add_ps(acc) - _mm_cvtss_f32(cs);
 }
 
+/* Q5_K: the Q4_K kernel plus the fifth bit: for chunk c, element l of the low
+ * half (sub-block 2c) takes bit 2c of qh[l], of the high half bit 2c+1. */
+AVX512 float qt_avx512_vdot_q5_K(const void *w, const void *xq, int64_t n) {
+    const block_q5_K *b = w;
+    const act_q8_K *a = xq;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), one = _mm512_set1_epi8(1);
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m512i half = _mm512_srli_epi16(
+        _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11,
+                         10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 4);
+    __m512i idx[4];
+    for (int c = 0; c < 4; c++) idx[c] = _mm512_add_epi16(half, _mm512_set1_epi16((short)(2 * c)));
+    __m512 acc = _mm512_setzero_ps();
+    __m256 corr = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        __m128i sc8, mn8;
+        q4k_unpack_scales(b[i].scales, &sc8, &mn8);
+        const __m512i scw = _mm512_castsi128_si512(_mm_cvtepu8_epi16(sc8));
+        const float dx = a[i].d;
+        const __m256i bs = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a[i].bsums), ones);
+        const __m256i mins = _mm256_cvtepu8_epi32(mn8);
+        corr = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].dmin) * dx),
+                               _mm256_cvtepi32_ps(_mm256_mullo_epi32(bs, mins)), corr);
+        /* qh in both halves, the high half pre-shifted by one bit */
+        const __m512i qh2 = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)b[i].qh));
+        const __m512i qh = _mm512_mask_srli_epi16(qh2, 0xFFFF0000u, qh2, 1);
+        __m512i isum = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            const __m512i q2 = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * c)));
+            const __m512i q4 = _mm512_and_si512(_mm512_mask_srli_epi16(q2, 0xFFFF0000u, q2, 4), m4);
+            const __m512i h = _mm512_and_si512(_mm512_srli_epi16(qh, (unsigned)(2 * c)), one);
+            const __m512i q = _mm512_or_si512(q4, _mm512_slli_epi16(h, 4));
+            const __m512i x = _mm512_loadu_si512((const void *)(a[i].qs + 64 * c));
+            const __m512i s = _mm512_permutexvar_epi16(idx[c], scw);
+            isum = _mm512_add_epi32(isum, _mm512_madd_epi16(_mm512_maddubs_epi16(q, x), s));
+        }
+        acc = _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(b[i].d) * dx), _mm512_cvtepi32_ps(isum), acc);
+    }
+    const __m256 c8 = corr;
+    __m128 cs = _mm_add_ps(_mm256_castps256_ps128(c8), _mm256_extractf128_ps(c8, 1));
+    cs = _mm_add_ps(cs, _mm_movehl_ps(cs, cs));
+    cs = _mm_add_ss(cs, _mm_movehdup_ps(cs));
+    return _mm512_reduce_add_ps(acc) - _mm_cvtss_f32(cs);
+}
+
 AVX512 float qt_avx512_vdot_q6_K(const void *w, const void *xq, int64_t n) {
     const block_q6_K *b = w;
     const act_q8_K *a = xq;
