@@ -2,7 +2,7 @@
  *
  * n <= MM_GEMV_MAX (decoding): the rows of W are split across the pool and each row
  * is reduced against every row of X with a fused kernel, so the quantized bytes are
- * read once. For Q8_0/Q4_0/Q4_K/Q5_K/Q6_K the X rows are first quantized to 8 bits and
+ * read once. For the quantized types the X rows are first quantized to 8 bits and
  * the dot is done in integers (ggml's vec_dot scheme, ~3x fewer instructions than
  * converting every weight to float, which is what keeps decoding memory-bound);
  * mm_ctx_set_exact(c, 1) selects the f32-activation kernels instead.

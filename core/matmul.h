@@ -38,7 +38,7 @@ err_code mm_linear(mm_ctx_t *c, float *Y, const float *X, int64_t n, int64_t k, 
  * mm_ctx_set_tile_rows overrides it (0 = automatic; for benchmarks/tuning). */
 int64_t mm_tile_rows(int64_t m, int64_t k);
 void mm_ctx_set_tile_rows(mm_ctx_t *c, int64_t rows);
-/* Decoding (n <= 4) with Q8_0/Q4_0/Q4_K/Q5_K/Q6_K weights quantizes the X rows to 8 bits
+/* Decoding (n <= 4) with quantized weights (every Q type) quantizes the X rows to 8 bits
  * per 32/256-block and dots in integers, like llama.cpp (per-element activation
  * error <= block amax/254). exact = 1 uses f32 activations instead (slower, same
  * numbers as dequantize-then-dot up to summation order). Default 0. */

@@ -111,6 +111,101 @@ float qt_ref_vdot_q4_K(const void *w, const void *xq, int64_t n) {
     return s;
 }
 
+/* Q4_1: x = d*q + m, so w.x = d*dx * sum q*qx + m*dx * sum qx */
+float qt_ref_vdot_q4_1(const void *w, const void *xq, int64_t n) {
+    const block_q4_1 *b = w;
+    const act_q8_32 *a = xq;
+    float s = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        int32_t sum = 0;
+        for (int j = 0; j < 16; j++)
+            sum += (b[i].qs[j] & 0xF) * a[i].qs[j] + (b[i].qs[j] >> 4) * a[i].qs[j + 16];
+        s += qt_f16_to_f32(b[i].d) * a[i].d * (float)sum + qt_f16_to_f32(b[i].m) * a[i].d * (float)a[i].sum;
+    }
+    return s;
+}
+
+static inline uint32_t q5_qh(const uint8_t *qh) {
+    return (uint32_t)qh[0] | (uint32_t)qh[1] << 8 | (uint32_t)qh[2] << 16 | (uint32_t)qh[3] << 24;
+}
+
+/* sum over a 32-block of q5 * qx with q5 = nibble | bit e of qh << 4 */
+static int32_t q5_block_sum(const uint8_t *qs, uint32_t qh, const int8_t *x) {
+    int32_t sum = 0;
+    for (int j = 0; j < 16; j++) {
+        sum += ((qs[j] & 0xF) | (int)((qh >> j) & 1) << 4) * x[j];
+        sum += ((qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4) * x[j + 16];
+    }
+    return sum;
+}
+
+float qt_ref_vdot_q5_0(const void *w, const void *xq, int64_t n) {
+    const block_q5_0 *b = w;
+    const act_q8_32 *a = xq;
+    float s = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const int32_t sum = q5_block_sum(b[i].qs, q5_qh(b[i].qh), a[i].qs) - 16 * a[i].sum;
+        s += qt_f16_to_f32(b[i].d) * a[i].d * (float)sum;
+    }
+    return s;
+}
+
+float qt_ref_vdot_q5_1(const void *w, const void *xq, int64_t n) {
+    const block_q5_1 *b = w;
+    const act_q8_32 *a = xq;
+    float s = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const int32_t sum = q5_block_sum(b[i].qs, q5_qh(b[i].qh), a[i].qs);
+        s += qt_f16_to_f32(b[i].d) * a[i].d * (float)sum + qt_f16_to_f32(b[i].m) * a[i].d * (float)a[i].sum;
+    }
+    return s;
+}
+
+/* Q2_K: 16-groups with x = d*sc*q - dmin*m; group g of element e = 128h + 32r + l
+ * is 8h + 2r + l/16 and q = (qs[32h + l] >> 2r) & 3 */
+float qt_ref_vdot_q2_K(const void *w, const void *xq, int64_t n) {
+    const block_q2_K *b = w;
+    const act_q8_K *a = xq;
+    float s = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int32_t isum = 0, msum = 0;
+        for (int e = 0; e < QK_K; e += 16) {
+            const int h = e / 128, r = (e % 128) / 32, g = e / 16;
+            int32_t dot = 0;
+            for (int l = e % 32; l < e % 32 + 16; l++) dot += ((b[i].qs[32 * h + l] >> (2 * r)) & 3) * a[i].qs[128 * h + 32 * r + l];
+            isum += (b[i].scales[g] & 0xF) * dot;
+            msum += (b[i].scales[g] >> 4) * a[i].bsums[g];
+        }
+        const float dx = a[i].d;
+        s += qt_f16_to_f32(b[i].d) * dx * (float)isum - qt_f16_to_f32(b[i].dmin) * dx * (float)msum;
+    }
+    return s;
+}
+
+/* Q3_K: q = ((qs >> 2r) & 3) - (hmask bit clear ? 4 : 0), 16-groups scaled by the
+ * signed 6-bit scales */
+float qt_ref_vdot_q3_K(const void *w, const void *xq, int64_t n) {
+    const block_q3_K *b = w;
+    const act_q8_K *a = xq;
+    float s = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int8_t sc[16];
+        qk_q3_scales(b[i].scales, sc);
+        int32_t isum = 0;
+        for (int e = 0; e < QK_K; e += 16) {
+            const int h = e / 128, r = (e % 128) / 32;
+            int32_t dot = 0;
+            for (int l = e % 32; l < e % 32 + 16; l++) {
+                const int q = ((b[i].qs[32 * h + l] >> (2 * r)) & 3) - (((b[i].hmask[l] >> (4 * h + r)) & 1) ? 0 : 4);
+                dot += q * a[i].qs[128 * h + 32 * r + l];
+            }
+            isum += sc[e / 16] * dot;
+        }
+        s += qt_f16_to_f32(b[i].d) * a[i].d * (float)isum;
+    }
+    return s;
+}
+
 /* Q5_K: Q4_K plus a fifth bit (qh bit j of byte l for sub-block j) */
 float qt_ref_vdot_q5_K(const void *w, const void *xq, int64_t n) {
     const block_q5_K *b = w;
@@ -162,6 +257,11 @@ static const qt_int_kernel int_ref[] = {
     [QT_Q4_0] = {QT_ACT_Q8_32, qt_ref_vdot_q4_0, qt_ref_vdot_q4_0},
     [QT_Q4_K] = {QT_ACT_Q8_K, qt_ref_vdot_q4_K, qt_ref_vdot_q4_K},
     [QT_Q5_K] = {QT_ACT_Q8_K, qt_ref_vdot_q5_K, qt_ref_vdot_q5_K},
+    [QT_Q4_1] = {QT_ACT_Q8_32, qt_ref_vdot_q4_1, qt_ref_vdot_q4_1},
+    [QT_Q5_0] = {QT_ACT_Q8_32, qt_ref_vdot_q5_0, qt_ref_vdot_q5_0},
+    [QT_Q5_1] = {QT_ACT_Q8_32, qt_ref_vdot_q5_1, qt_ref_vdot_q5_1},
+    [QT_Q2_K] = {QT_ACT_Q8_K, qt_ref_vdot_q2_K, qt_ref_vdot_q2_K},
+    [QT_Q3_K] = {QT_ACT_Q8_K, qt_ref_vdot_q3_K, qt_ref_vdot_q3_K},
     [QT_Q6_K] = {QT_ACT_Q8_K, qt_ref_vdot_q6_K, qt_ref_vdot_q6_K},
 };
 static const qt_int_kernel int_avx2[] = {
@@ -169,6 +269,11 @@ static const qt_int_kernel int_avx2[] = {
     [QT_Q4_0] = {QT_ACT_Q8_32, qt_avx2_vdot_q4_0, qt_ref_vdot_q4_0},
     [QT_Q4_K] = {QT_ACT_Q8_K, qt_avx2_vdot_q4_K, qt_ref_vdot_q4_K},
     [QT_Q5_K] = {QT_ACT_Q8_K, qt_avx2_vdot_q5_K, qt_ref_vdot_q5_K},
+    [QT_Q4_1] = {QT_ACT_Q8_32, qt_avx2_vdot_q4_1, qt_ref_vdot_q4_1},
+    [QT_Q5_0] = {QT_ACT_Q8_32, qt_avx2_vdot_q5_0, qt_ref_vdot_q5_0},
+    [QT_Q5_1] = {QT_ACT_Q8_32, qt_avx2_vdot_q5_1, qt_ref_vdot_q5_1},
+    [QT_Q2_K] = {QT_ACT_Q8_K, qt_avx2_vdot_q2_K, qt_ref_vdot_q2_K},
+    [QT_Q3_K] = {QT_ACT_Q8_K, qt_avx2_vdot_q3_K, qt_ref_vdot_q3_K},
     [QT_Q6_K] = {QT_ACT_Q8_K, qt_avx2_vdot_q6_K, qt_ref_vdot_q6_K},
 };
 static const qt_int_kernel int_avx512[] = {
@@ -176,6 +281,11 @@ static const qt_int_kernel int_avx512[] = {
     [QT_Q4_0] = {QT_ACT_Q8_32, qt_avx2_vdot_q4_0, qt_ref_vdot_q4_0},
     [QT_Q4_K] = {QT_ACT_Q8_K, qt_avx512_vdot_q4_K, qt_ref_vdot_q4_K},
     [QT_Q5_K] = {QT_ACT_Q8_K, qt_avx512_vdot_q5_K, qt_ref_vdot_q5_K},
+    [QT_Q4_1] = {QT_ACT_Q8_32, qt_avx2_vdot_q4_1, qt_ref_vdot_q4_1},
+    [QT_Q5_0] = {QT_ACT_Q8_32, qt_avx2_vdot_q5_0, qt_ref_vdot_q5_0},
+    [QT_Q5_1] = {QT_ACT_Q8_32, qt_avx2_vdot_q5_1, qt_ref_vdot_q5_1},
+    [QT_Q2_K] = {QT_ACT_Q8_K, qt_avx2_vdot_q2_K, qt_ref_vdot_q2_K},
+    [QT_Q3_K] = {QT_ACT_Q8_K, qt_avx2_vdot_q3_K, qt_ref_vdot_q3_K},
     [QT_Q6_K] = {QT_ACT_Q8_K, qt_avx512_vdot_q6_K, qt_ref_vdot_q6_K},
 };
 

@@ -77,6 +77,17 @@ static inline void qk_scale_min_k4(int j, const uint8_t *q, uint8_t *d, uint8_t 
     }
 }
 
+/* Q3_K's 16 six-bit scales (stored with offset 32, returned without): low nibbles
+ * in bytes 0-7 (scales 0-7 low nibble, 8-15 high nibble), top 2 bits in bytes 8-11
+ * (scale j in byte 8 + j%4, bits 2*(j/4)). */
+static inline void qk_q3_scales(const uint8_t *s, int8_t out[16]) {
+    for (int j = 0; j < 16; j++) {
+        const int lo = j < 8 ? (s[j] & 0xF) : (s[j - 8] >> 4);
+        const int hi = (s[8 + (j & 3)] >> (2 * (j >> 2))) & 3;
+        out[j] = (int8_t)((lo | hi << 4) - 32);
+    }
+}
+
 /* Portable reference kernels (quant_ref.c, quant_quantize.c, quant_dot.c). */
 void qt_ref_to_float_f32(const void *src, float *dst, int64_t n);
 void qt_ref_to_float_f16(const void *src, float *dst, int64_t n);
@@ -151,8 +162,8 @@ typedef struct {
     qt_vdot_fn vdot_ref;
 } qt_int_kernel;
 
-/* NULL when type t has no integer path (f32/f16/bf16 and the rarer quants); the
- * integer path covers Q8_0, Q4_0, Q4_K, Q5_K, Q6_K. */
+/* NULL when type t has no integer path (f32/f16/bf16, Q8_K); every other quant
+ * type has one. */
 const qt_int_kernel *qt_int_get(int t);
 size_t qt_act_row_size(qt_act_kind act, int64_t n);
 void qt_quantize_act(qt_act_kind act, const float *x, void *dst, int64_t n);
@@ -163,6 +174,16 @@ float qt_ref_vdot_q8_0(const void *w, const void *xq, int64_t n);
 float qt_ref_vdot_q4_0(const void *w, const void *xq, int64_t n);
 float qt_ref_vdot_q4_K(const void *w, const void *xq, int64_t n);
 float qt_ref_vdot_q5_K(const void *w, const void *xq, int64_t n);
+float qt_ref_vdot_q4_1(const void *w, const void *xq, int64_t n);
+float qt_ref_vdot_q5_0(const void *w, const void *xq, int64_t n);
+float qt_ref_vdot_q5_1(const void *w, const void *xq, int64_t n);
+float qt_ref_vdot_q2_K(const void *w, const void *xq, int64_t n);
+float qt_ref_vdot_q3_K(const void *w, const void *xq, int64_t n);
+float qt_avx2_vdot_q4_1(const void *w, const void *xq, int64_t n);
+float qt_avx2_vdot_q5_0(const void *w, const void *xq, int64_t n);
+float qt_avx2_vdot_q5_1(const void *w, const void *xq, int64_t n);
+float qt_avx2_vdot_q2_K(const void *w, const void *xq, int64_t n);
+float qt_avx2_vdot_q3_K(const void *w, const void *xq, int64_t n);
 float qt_ref_vdot_q6_K(const void *w, const void *xq, int64_t n);
 void qt_avx2_quantize_block(const float *x, int len, float *d_out, int8_t *qs);
 float qt_avx2_vdot_q8_0(const void *w, const void *xq, int64_t n);

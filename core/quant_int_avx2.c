@@ -151,6 +151,163 @@ AVX2 float qt_avx2_vdot_q4_K(const void *w, const void *xq, int64_t n) {
     return hsum8(acc) - corr;
 }
 
+/* 32 bits -> 32 bytes, 0xFF where bit e of qh is set (byte e takes qh's byte e/8
+ * and tests bit e%8) */
+AVX2 static inline __m256i bits_to_bytes(uint32_t qh) {
+    const __m256i shuf = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2,
+                                          3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x(0x8040201008040201);
+    const __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), shuf);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+}
+
+/* the 32 quants of a 4-bit block in element order (low nibbles first) */
+AVX2 static inline __m256i nibbles32(const uint8_t *qs) {
+    const __m128i q = _mm_loadu_si128((const __m128i *)qs);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
+}
+
+AVX2 static inline __m256i dot32_u8(__m256i q, const int8_t *x) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(q, _mm256_loadu_si256((const __m256i *)x)), _mm256_set1_epi16(1));
+}
+
+AVX2 static inline uint32_t load_u32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Q4_1 / Q5_1: x = d*q + m -> d*dx * sum q*qx + m*dx * sum qx */
+AVX2 float qt_avx2_vdot_q4_1(const void *w, const void *xq, int64_t n) {
+    const block_q4_1 *b = w;
+    const act_q8_32 *a = xq;
+    __m256 acc = _mm256_setzero_ps();
+    float corr = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const __m256i p = dot32_u8(nibbles32(b[i].qs), a[i].qs);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * a[i].d), _mm256_cvtepi32_ps(p), acc);
+        corr += _cvtsh_ss(b[i].m) * a[i].d * (float)a[i].sum;
+    }
+    return hsum8(acc) + corr;
+}
+
+AVX2 float qt_avx2_vdot_q5_1(const void *w, const void *xq, int64_t n) {
+    const block_q5_1 *b = w;
+    const act_q8_32 *a = xq;
+    const __m256i b4 = _mm256_set1_epi8(0x10);
+    __m256 acc = _mm256_setzero_ps();
+    float corr = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const __m256i q = _mm256_or_si256(nibbles32(b[i].qs), _mm256_and_si256(bits_to_bytes(load_u32(b[i].qh)), b4));
+        const __m256i p = dot32_u8(q, a[i].qs);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * a[i].d), _mm256_cvtepi32_ps(p), acc);
+        corr += _cvtsh_ss(b[i].m) * a[i].d * (float)a[i].sum;
+    }
+    return hsum8(acc) + corr;
+}
+
+/* Q5_0: q5 - 16, the offset term folded into lane 0 as for Q4_0 */
+AVX2 float qt_avx2_vdot_q5_0(const void *w, const void *xq, int64_t n) {
+    const block_q5_0 *b = w;
+    const act_q8_32 *a = xq;
+    const __m256i b4 = _mm256_set1_epi8(0x10);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / 32; i++) {
+        const __m256i q = _mm256_or_si256(nibbles32(b[i].qs), _mm256_and_si256(bits_to_bytes(load_u32(b[i].qh)), b4));
+        const __m256i p = _mm256_sub_epi32(dot32_u8(q, a[i].qs), _mm256_castsi128_si256(_mm_cvtsi32_si128(16 * a[i].sum)));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * a[i].d), _mm256_cvtepi32_ps(p), acc);
+    }
+    return hsum8(acc);
+}
+
+/* int16 scale vector for one 32-element run: lanes 0-7 (elements 0-15) s0, lanes
+ * 8-15 s1 */
+AVX2 static inline __m256i scale_pair(int s0, int s1) {
+    return _mm256_set_m128i(_mm_set1_epi16((short)s1), _mm_set1_epi16((short)s0));
+}
+
+AVX2 static inline int32_t hsum_epi32(__m256i v) {
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+    return _mm_cvtsi128_si32(t);
+}
+
+/* Q2_K: q = (qs[32h + l] >> 2r) & 3 for element 128h + 32r + l; 16-groups with
+ * scale (low nibble) and min (high nibble) */
+AVX2 float qt_avx2_vdot_q2_K(const void *w, const void *xq, int64_t n) {
+    const block_q2_K *b = w;
+    const act_q8_K *a = xq;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    float corr = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const uint8_t *sc = b[i].scales;
+        const __m256i mins = _mm256_srli_epi16(_mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)sc)), 4);
+        const int32_t msum = hsum_epi32(_mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)a[i].bsums)));
+        __m256i isum = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * h));
+            for (int r = 0; r < 4; r++) {
+                const int g = 8 * h + 2 * r;
+                const __m256i qr = _mm256_and_si256(_mm256_srli_epi16(q, 2 * r), m3);
+                const __m256i x = _mm256_loadu_si256((const __m256i *)(a[i].qs + 128 * h + 32 * r));
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(qr, x),
+                                                                scale_pair(sc[g] & 0xF, sc[g + 1] & 0xF)));
+            }
+        }
+        const float dx = a[i].d;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * dx), _mm256_cvtepi32_ps(isum), acc);
+        corr += _cvtsh_ss(b[i].dmin) * dx * (float)msum;
+    }
+    return hsum8(acc) - corr;
+}
+
+/* Q3_K's 16 scales (minus 32) as int8 in an xmm, unpacked on 32-bit words in
+ * registers (the layout of qk_q3_scales; a vector load of bytes just stored by
+ * scalar code would stall on store forwarding) */
+AVX2 static inline __m128i q3k_scales(const uint8_t *s) {
+    const uint32_t k2 = 0x0f0f0f0fu, k1 = 0x03030303u;
+    const uint32_t a0 = load_u32(s), a1 = load_u32(s + 4), t = load_u32(s + 8);
+    const uint32_t s0 = (a0 & k2) | ((t & k1) << 4);
+    const uint32_t s1 = (a1 & k2) | (((t >> 2) & k1) << 4);
+    const uint32_t s2 = ((a0 >> 4) & k2) | (((t >> 4) & k1) << 4);
+    const uint32_t s3 = ((a1 >> 4) & k2) | (((t >> 6) & k1) << 4);
+    return _mm_sub_epi8(_mm_setr_epi32((int)s0, (int)s1, (int)s2, (int)s3), _mm_set1_epi8(32));
+}
+
+/* Q3_K: q + 4 = (2 low bits) | hmask bit << 2 is in 0..7 (unsigned for maddubs);
+ * the -4 comes back through the activation group sums */
+AVX2 float qt_avx2_vdot_q3_K(const void *w, const void *xq, int64_t n) {
+    const block_q3_K *b = w;
+    const act_q8_K *a = xq;
+    const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+    /* scale pair (g, g+1) from the int16 scales: vpermd puts the pair in every
+     * dword, vpshufb spreads g over the low 128 bits and g+1 over the high */
+    const __m256i spread = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3,
+                                            2, 3, 2, 3, 2, 3, 2, 3);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const __m256i sc16 = _mm256_cvtepi8_epi16(q3k_scales(b[i].scales));
+        const int32_t off = hsum_epi32(_mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)a[i].bsums)));
+        const __m256i hm = _mm256_loadu_si256((const __m256i *)b[i].hmask);
+        __m256i isum = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(b[i].qs + 32 * h));
+            for (int r = 0; r < 4; r++) {
+                const int g = 8 * h + 2 * r;
+                const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(q, 2 * r), m3);
+                const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + r), one);
+                const __m256i q3 = _mm256_or_si256(lo, _mm256_slli_epi16(hb, 2));
+                const __m256i x = _mm256_loadu_si256((const __m256i *)(a[i].qs + 128 * h + 32 * r));
+                const __m256i sp = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(sc16, _mm256_set1_epi32(g / 2)), spread);
+                isum = _mm256_add_epi32(isum, _mm256_madd_epi16(_mm256_maddubs_epi16(q3, x), sp));
+            }
+        }
+        const __m256i tot = _mm256_sub_epi32(isum, _mm256_castsi128_si256(_mm_cvtsi32_si128(4 * off)));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].d) * a[i].d), _mm256_cvtepi32_ps(tot), acc);
+    }
+    return hsum8(acc);
+}
+
 /* Q5_K: as Q4_K with the fifth bit of element l of sub-block j in bit j of qh[l] */
 AVX2 float qt_avx2_vdot_q5_K(const void *w, const void *xq, int64_t n) {
     const block_q5_K *b = w;

@@ -109,23 +109,14 @@ void qt_ref_to_float_q2_K(const void *src, float *dst, int64_t n) {
     }
 }
 
-/* Q3_K: 16 6-bit scales (offset 32) packed as: low nibbles in bytes 0-7 (scales
- * 0-7 low, 8-15 high nibble), top 2 bits in bytes 8-11 (2 bits per scale); the
+/* Q3_K: 16 6-bit scales (offset 32) unpacked by qk_q3_scales (quant_impl.h); the
  * third quant bit comes from hmask, and a clear bit means subtract 4. */
-static void q3k_unpack_scales(const uint8_t *s, int8_t out[16]) {
-    for (int j = 0; j < 16; j++) {
-        const int lo = j < 8 ? (s[j] & 0xF) : (s[j - 8] >> 4);
-        const int hi = (s[8 + (j & 3)] >> (2 * (j >> 2))) & 3;
-        out[j] = (int8_t)((lo | hi << 4) - 32);
-    }
-}
-
 void qt_ref_to_float_q3_K(const void *src, float *dst, int64_t n) {
     const block_q3_K *b = src;
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float d_all = qt_f16_to_f32(b[i].d);
         int8_t sc[16];
-        q3k_unpack_scales(b[i].scales, sc);
+        qk_q3_scales(b[i].scales, sc);
         const uint8_t *q = b[i].qs, *hm = b[i].hmask;
         uint8_t m = 1;
         int is = 0;

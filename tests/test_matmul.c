@@ -144,13 +144,13 @@ int main(void) {
         free(wq);
     }
 
-    /* integer decode path (n <= 4, Q8_0/Q4_0/Q4_K/Q5_K/Q6_K): X is quantized to 8 bits per
+    /* integer decode path (n <= 4, every quant type): X is quantized to 8 bits per
      * block (|e| <= amax/254 per element), so |Y - ref| <= sum_j |w_j| amax_b(j)/254
      * plus float rounding; same bits for 1 and 2 threads */
     mm_ctx_set_exact(c1, 0);
     mm_ctx_set_exact(c2, 0);
     {
-        static const int itypes[] = {QT_Q8_0, QT_Q4_0, QT_Q4_K, QT_Q5_K, QT_Q6_K};
+        static const int itypes[] = {QT_Q8_0, QT_Q4_0, QT_Q4_1, QT_Q5_0, QT_Q5_1, QT_Q2_K, QT_Q3_K, QT_Q4_K, QT_Q5_K, QT_Q6_K};
         for (size_t ti = 0; ti < sizeof itypes / sizeof *itypes; ti++) {
             const int t = itypes[ti];
             const int64_t k = 1024, m = 64, n = 3, blk = qt_get(t)->block_size == 256 ? 256 : 32;

@@ -621,8 +621,8 @@ static void test_int_dots(void) {
     static unsigned char row[N * 4];
     static float w[N], x[N];
     static unsigned char xq[N * 2];
-    const int types[] = {QT_Q8_0, QT_Q4_0, QT_Q4_K, QT_Q5_K, QT_Q6_K};
-    CHECK(qt_int_get(QT_F32) == NULL && qt_int_get(QT_Q3_K) == NULL && qt_int_get(-3) == NULL);
+    const int types[] = {QT_Q8_0, QT_Q4_0, QT_Q4_1, QT_Q5_0, QT_Q5_1, QT_Q2_K, QT_Q3_K, QT_Q4_K, QT_Q5_K, QT_Q6_K};
+    CHECK(qt_int_get(QT_F32) == NULL && qt_int_get(QT_Q8_K) == NULL && qt_int_get(-3) == NULL);
     for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
         const int t = types[ti];
         const qt_int_kernel *ik = qt_int_get(t);
@@ -652,7 +652,10 @@ static void test_int_dots(void) {
             qt_vdot_fn all[2] = {NULL, NULL};
             if (cpu_level_hw() >= CPU_AVX2)
                 all[0] = t == QT_Q8_0 ? qt_avx2_vdot_q8_0 : t == QT_Q4_0 ? qt_avx2_vdot_q4_0
-                       : t == QT_Q4_K ? qt_avx2_vdot_q4_K : t == QT_Q5_K ? qt_avx2_vdot_q5_K : qt_avx2_vdot_q6_K;
+                       : t == QT_Q4_1 ? qt_avx2_vdot_q4_1 : t == QT_Q5_0 ? qt_avx2_vdot_q5_0
+                       : t == QT_Q5_1 ? qt_avx2_vdot_q5_1 : t == QT_Q2_K ? qt_avx2_vdot_q2_K
+                       : t == QT_Q3_K ? qt_avx2_vdot_q3_K : t == QT_Q4_K ? qt_avx2_vdot_q4_K
+                       : t == QT_Q5_K ? qt_avx2_vdot_q5_K : qt_avx2_vdot_q6_K;
             if (cpu_level_hw() >= CPU_AVX512)
                 all[1] = t == QT_Q4_K ? qt_avx512_vdot_q4_K : t == QT_Q6_K ? qt_avx512_vdot_q6_K
                        : t == QT_Q5_K ? qt_avx512_vdot_q5_K : NULL;
