@@ -1,11 +1,21 @@
 /* test_llava.c — the LLaVA glue on the random-weight "tiny" preset (written here):
  * image span from the template, the step-wise API == llava_ask, log-probabilities,
- * hooks through generation, the width check and the context error. */
+ * hooks through generation, the width check and the context error.
+ *
+ * With the shipped toy model, an end-to-end golden (tests/golden/lm/toy.*) made by
+ *   /usr/bin/python3 tests/reference/lm_llava_ref.py assets/model/llava-mech-toy-lm.gguf \
+ *       assets/model/llava-mech-toy-mmproj.gguf assets/vqa/images/000000.png \
+ *       tests/golden/lm/toy.ids.npy tests/golden/lm/toy --n-greedy 4 \
+ *       --question "What color is the circle?" --bin build/llava-mech
+ *   stat -c %s assets/model/llava-mech-toy-{lm,mmproj}.gguf > tests/golden/lm/toy.sizes.txt
+ * checks prompt ids, first-answer-token logits and the greedy answer against the
+ * reference (HF CLIP + projector + LLaMA in float64). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/matmul.h"
+#include "core/npy.h"
 #include "core/png.h"
 #include "core/presets.h"
 #include "core/quant.h"
@@ -47,6 +57,66 @@ static int on_pattern(void *user, const hook_info *info, float *data) {
     s->last_pos0 = info->pos0;
     s->last_nk = info->shape[2];
     return 0;
+}
+
+#define TOY_LM LM_SOURCE_DIR "/" LLAVA_DEFAULT_LM
+#define TOY_MMPROJ LM_SOURCE_DIR "/" LLAVA_DEFAULT_MMPROJ
+#define TOY_GOLD LM_SOURCE_DIR "/tests/golden/lm/toy"
+
+static long file_size(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+static void test_toy_golden(void) {
+    err_t e = {0};
+    npy_array_t ids = {0}, logits = {0}, greedy = {0};
+    if (npy_read(TOY_GOLD ".ids.npy", &ids, &e)) {
+        printf("toy golden: none committed yet (%s)\n", e.msg);
+        return;
+    }
+    long want_lm = -1, want_mm = -1;
+    FILE *f = fopen(TOY_GOLD ".sizes.txt", "r");
+    CHECK(f && fscanf(f, "%ld %ld", &want_lm, &want_mm) == 2);
+    if (f) fclose(f);
+    CHECK_MSG(file_size(TOY_LM) == want_lm && file_size(TOY_MMPROJ) == want_mm,
+              "the shipped model changed since tests/golden/lm/toy.* were made: regenerate them (see the header)");
+    CHECK_OK(npy_read(TOY_GOLD ".first_logits.npy", &logits, &e), &e);
+    CHECK_OK(npy_read(TOY_GOLD ".greedy.npy", &greedy, &e), &e);
+    llava_params_t p = llava_default_params();
+    p.n_threads = 2;
+    p.exact = true;
+    llava_t *l = NULL;
+    CHECK_OK(llava_load(&l, &p, &e), &e); /* the default model */
+    if (!l || !logits.data || !greedy.data) goto done;
+    llava_prompt_t pr;
+    CHECK_OK(llava_build_prompt(l, "What color is the circle?", &pr, &e), &e);
+    CHECK(pr.n == ids.shape[0] && memcmp(pr.ids, ids.data, sizeof(int32_t) * (size_t)pr.n) == 0);
+    llava_prompt_free(&pr);
+    llava_gen_params_t g = llava_default_gen();
+    g.n_predict = (int)greedy.shape[0] + 1;
+    llava_answer_t a;
+    CHECK_OK(llava_ask(l, LM_SOURCE_DIR "/assets/vqa/images/000000.png", "What color is the circle?", &g, &a, &e),
+             &e);
+    const int V = l->lm->cfg.n_vocab;
+    if (a.first_logits && logits.shape[0] == V) {
+        double d = 0.0;
+        for (int i = 0; i < V; i++) d = fmax(d, fabs((double)a.first_logits[i] - ((const float *)logits.data)[i]));
+        CHECK_MSG(d <= 2e-3, "toy model: first-token logits differ from the reference by %g", d);
+        printf("toy golden: image -> answer logits max|d| %.2e vs float64 reference; answer \"%s\"\n", d,
+               a.text ? a.text : "");
+    }
+    CHECK(a.n == greedy.shape[0] && memcmp(a.ids, greedy.data, sizeof(int32_t) * (size_t)a.n) == 0);
+    llava_answer_free(&a);
+done:
+    llava_free(l);
+    npy_free(&ids);
+    npy_free(&logits);
+    npy_free(&greedy);
 }
 
 int main(int argc, char **argv) {
@@ -170,5 +240,6 @@ int main(int argc, char **argv) {
     p.lm_path = "no_such_lm.gguf";
     CHECK(llava_load(&l, &p, &e) != ERR_OK && l == NULL);
     CHECK(strstr(e.msg, "no_such_lm.gguf") != NULL);
+    test_toy_golden();
     return test_result("test_llava");
 }

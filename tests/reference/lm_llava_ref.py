@@ -4,9 +4,13 @@ projector, PIL preprocessing) -> image tokens spliced into the prompt -> lm_ref.
 (HF LLaMA equations), all float64.
 
     lm_llava_ref.py LM.gguf MMPROJ.gguf IMAGE IDS.npy OUT_PREFIX [--pipeline pad|crop] [--n-greedy G]
+                    [--question Q --bin LLAVA_MECH]
 
-IDS.npy: int32 prompt ids with -1 in the image slots (as tpl_build writes them; the C
-test saves them, so the tokenizer is not re-implemented here). Writes
+IDS.npy: int32 prompt ids with -1 in the image slots (as tpl_build writes them). With
+--question and --bin it is first written from `llava-mech tokenize --template llava
+--image-tokens N --ids Q` (N = (image_size/patch_size)^2 of the mmproj), so the
+tokenizer is not re-implemented here (the C test checks that llava_build_prompt
+reproduces these ids). Writes
   OUT_PREFIX.first_logits.npy  f32 [V]  logits at the last prompt position
   OUT_PREFIX.greedy.npy        int32 [<= G] greedy answer (stops after EOS id 2 or the
                                tokenizer.ggml.eos_token_id of the file; EOS excluded)
@@ -34,7 +38,16 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--pipeline", default="pad")
     ap.add_argument("--n-greedy", type=int, default=8)
+    ap.add_argument("--question")
+    ap.add_argument("--bin")
     a = ap.parse_args()
+    if a.question:
+        import subprocess
+        kv = GGUF(a.mmproj).kv
+        n_img = (int(kv["clip.vision.image_size"]) // int(kv["clip.vision.patch_size"])) ** 2
+        out = subprocess.run([a.bin, "tokenize", "-m", a.lm, "--template", "llava", "--image-tokens", str(n_img),
+                              "--ids", a.question], check=True, capture_output=True, text=True).stdout
+        np.save(a.ids, np.array([int(t) for t in out.splitlines()[0].split()], dtype=np.int32))
     torch.set_default_dtype(torch.float64)
     v = VisionRef(a.mmproj)
     lm = RefLlama(a.lm)
