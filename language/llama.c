@@ -63,6 +63,24 @@ static err_code read_config(const gguf_t *g, lm_config_t *c, err_t *err) {
         return err_prefix(err, "%s", path);
     if (!(eps > 0.0f && eps < 1.0f) || !(base > 1.0f))
         return err_set(err, ERR_FORMAT, "%s: bad rms epsilon %g or rope freq_base %g", path, (double)eps, (double)base);
+    /* Variants that would silently compute something else are refused: RoPE scaling
+     * (linear/yarn: LLaVA-1.5 uses none) and mixture-of-experts blocks. */
+    if (gguf_find_key(g, "llama.rope.scaling.type") >= 0) {
+        char st[32];
+        if ((rc = gguf_get_str(g, "llama.rope.scaling.type", st, sizeof st, err))) return err_prefix(err, "%s", path);
+        if (strcmp(st, "none") != 0)
+            return err_set(err, ERR_UNSUPPORTED, "%s: rope scaling '%s' is not supported", path, st);
+    }
+    float lin = 1.0f;
+    if (gguf_find_key(g, "llama.rope.scale_linear") >= 0 &&
+        (rc = gguf_get_f32(g, "llama.rope.scale_linear", &lin, err)))
+        return err_prefix(err, "%s", path);
+    if (lin != 1.0f) return err_set(err, ERR_UNSUPPORTED, "%s: rope.scale_linear %g is not supported", path, (double)lin);
+    uint32_t n_expert = 0;
+    if ((rc = get_u32_opt(g, "llama.expert_count", 0, &n_expert, err))) return err_prefix(err, "%s", path);
+    if (n_expert > 0)
+        return err_set(err, ERR_UNSUPPORTED, "%s: mixture-of-experts models (%u experts) are not supported", path,
+                       n_expert);
     c->dim = (int)dim;
     c->n_layer = (int)n_layer;
     c->n_head = (int)n_head;

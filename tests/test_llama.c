@@ -471,6 +471,19 @@ static void test_errors(lm_model_t *m, const char *dir) {
     gguf_writer_free(w);
     CHECK(lm_model_load(&bad, path, &e) == ERR_NOTFOUND && bad == NULL);
     CHECK(strstr(e.msg, "token_embd.weight") != NULL);
+    /* RoPE scaling would change every angle: refused, not ignored */
+    snprintf(path, sizeof path, "%s/lm_rope_scaled.gguf", dir);
+    w = gguf_writer_create();
+    gguf_writer_set_str(w, "general.architecture", "llama");
+    gguf_writer_set_u32(w, "llama.embedding_length", 64);
+    gguf_writer_set_u32(w, "llama.block_count", 1);
+    gguf_writer_set_u32(w, "llama.attention.head_count", 4);
+    gguf_writer_set_u32(w, "llama.feed_forward_length", 128);
+    gguf_writer_set_str(w, "llama.rope.scaling.type", "linear");
+    CHECK_OK(gguf_writer_write(w, path, &e), &e);
+    gguf_writer_free(w);
+    CHECK(lm_model_load(&bad, path, &e) == ERR_UNSUPPORTED && bad == NULL);
+    CHECK(strstr(e.msg, "linear") != NULL);
 }
 
 /* ------------------------------------------------------------------ sampler */
