@@ -27,7 +27,7 @@
 
 static int usage(FILE *f, int code) {
     fprintf(f, "usage: llava-mech bench encode [--mmproj FILE] [--preset P] [--type f16|f32] [--dir DIR] [-t N]\n"
-               "                               [--reps N] [--pipeline pad|crop]\n"
+               "                               [--reps N] [--pipeline pad|crop|llamacpp]\n"
                "  --mmproj FILE  benchmark this mmproj instead of a preset's\n"
                "  --preset P     llava-1.5-7b (default: ViT-L/14 336 px), tinyllama-clip-b, tiny\n"
                "  --type T       mmproj weight type of the generated file (default f16)\n"
@@ -87,7 +87,7 @@ int bench_encode(int argc, char **argv) {
         else if (!strcmp(a, "--dir")) dir = v;
         else if (!strcmp(a, "--pipeline")) {
             pipe = pp_pipeline_from_name(v);
-            if (pipe < 0) return fail("--pipeline expects pad or crop");
+            if (pipe < 0) return fail("--pipeline expects pad, crop or llamacpp");
         } else if (!strcmp(a, "-t")) {
             threads = (int)strtol(v, &end, 10);
             if (*end || threads < 1) return fail("-t expects a positive thread count");

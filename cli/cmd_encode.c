@@ -25,8 +25,9 @@ static void usage(FILE *f) {
             "  preprocessing record (pipeline, sizes, patch -> original-image geometry) to\n"
             "  OUT.json (beside OUT.npy, .npy replaced).\n"
             "options:\n"
-            "  --pipeline pad|crop  pad: original LLaVA-1.5 (mean-colour square, then resize; default,\n"
-            "                       llama.cpp's choice too); crop: HF llava-hf (shortest edge, centre crop)\n"
+            "  --pipeline P         pad (default): original LLaVA-1.5, mean-colour square then Pillow\n"
+            "                       bicubic resize; crop: HF llava-hf, shortest edge then centre crop;\n"
+            "                       llamacpp: llama.cpp mtmd's letterbox (its own bicubic, then pad)\n"
             "  -t, --threads N      threads (default: all CPUs)\n"
             "  --max-side N         reject images wider or taller than N pixels (default 16384)\n"
             "  --pixels FILE.npy    also write the normalised input [3][S][S]\n"
@@ -70,7 +71,7 @@ static err_code write_sidecar(const char *path, const char *mmproj, const char *
     cJSON_AddNumberToObject(j, "image_width", g->src_w);
     cJSON_AddNumberToObject(j, "image_height", g->src_h);
     cJSON_AddStringToObject(j, "pipeline", pp_pipeline_name(g->pipeline));
-    cJSON_AddStringToObject(j, "resample", "pillow-bicubic");
+    cJSON_AddStringToObject(j, "resample", g->pipeline == PP_LLAMACPP ? "llama.cpp-bicubic" : "pillow-bicubic");
     cJSON_AddNumberToObject(j, "image_size", g->image_size);
     cJSON_AddNumberToObject(j, "patch_size", g->patch_size);
     cJSON_AddNumberToObject(j, "grid", g->grid);
@@ -79,7 +80,7 @@ static err_code write_sidecar(const char *path, const char *mmproj, const char *
     cJSON_AddNumberToObject(geo, "sy", g->sy);
     cJSON_AddNumberToObject(geo, "ox", g->ox);
     cJSON_AddNumberToObject(geo, "oy", g->oy);
-    if (g->pipeline == PP_PAD) {
+    if (g->pipeline != PP_CROP) {
         int rgb[3] = {g->pad_rgb[0], g->pad_rgb[1], g->pad_rgb[2]};
         cJSON_AddItemToObject(j, "pad_rgb", cJSON_CreateIntArray(rgb, 3));
     }
@@ -121,7 +122,7 @@ int cmd_encode(int argc, char **argv) {
         } else if (!strcmp(a, "--pipeline") && has) {
             pipe = pp_pipeline_from_name(argv[++i]);
             if (pipe < 0) {
-                fprintf(stderr, "llava-mech encode: unknown pipeline '%s' (pad or crop)\n", argv[i]);
+                fprintf(stderr, "llava-mech encode: unknown pipeline '%s' (pad, crop or llamacpp)\n", argv[i]);
                 return 2;
             }
         } else if ((!strcmp(a, "-t") || !strcmp(a, "--threads")) && has) {

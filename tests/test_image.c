@@ -194,8 +194,9 @@ static void check_errors(void) {
     img_free(&im);
 }
 
-/* Our Pillow-bicubic pipelines against PIL itself: identical u8 pixels expected; the
- * spec allows 1/255 per channel. */
+/* Our Pillow-bicubic pipelines against PIL itself (and llamacpp against a NumPy
+ * transcription of llama.cpp's resize): identical u8 pixels expected; the spec
+ * allows 1/255 per channel. */
 static void check_resample(void) {
     struct {
         const char *src, *golden;
@@ -207,7 +208,12 @@ static void check_resample(void) {
                  {"strip_600x9.png", "strip_600x9_pad224.png", PP_PAD},
                  {"strip_600x9.png", "strip_600x9_crop224.png", PP_CROP},
                  {"strip_7x300.png", "strip_7x300_pad224.png", PP_PAD},
-                 {"strip_7x300.png", "strip_7x300_crop224.png", PP_CROP}};
+                 {"strip_7x300.png", "strip_7x300_crop224.png", PP_CROP},
+                 /* llama.cpp's pipeline against a NumPy transcription of its source */
+                 {"photo_160x120.png", "photo_llamacpp224.png", PP_LLAMACPP},
+                 {"small_45x31.png", "small_llamacpp224.png", PP_LLAMACPP},
+                 {"strip_600x9.png", "strip_600x9_llamacpp224.png", PP_LLAMACPP},
+                 {"strip_7x300.png", "strip_7x300_llamacpp224.png", PP_LLAMACPP}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         img_t src, want, got;
         if (load(cases[i].src, &src)) continue;
@@ -218,7 +224,7 @@ static void check_resample(void) {
         double mean = 0;
         int d = img_cmp(&got, &want, &mean);
         CHECK_MSG(d >= 0 && d <= 1, "%s -> %s: max diff %d", cases[i].src, cases[i].golden, d);
-        printf("%s %s 224: max |ours - PIL| = %d, mean %.4f\n", cases[i].src, pp_pipeline_name(cases[i].pipe), d,
+        printf("%s %s 224: max |ours - reference| = %d, mean %.4f\n", cases[i].src, pp_pipeline_name(cases[i].pipe), d,
                mean);
         img_free(&src);
         img_free(&want);
@@ -231,7 +237,7 @@ static void check_identity_and_norm(void) {
     img_t src, out;
     CHECK_OK(img_create(&src, 224, 224, &e), &e);
     for (int i = 0; i < 224 * 224 * 3; i++) src.rgb[i] = (uint8_t)((i * 7919) >> 3);
-    for (int p = 0; p < 2; p++) {
+    for (int p = 0; p < 3; p++) {
         pp_geom g;
         CHECK_OK(pp_model_image(&src, (pp_pipeline)p, 224, 14, CLIP_MEAN, &out, &g, &e), &e);
         CHECK_MSG(!memcmp(out.rgb, src.rgb, 224 * 224 * 3), "pipeline %d changed a 224x224 image", p);
@@ -248,6 +254,7 @@ static void check_identity_and_norm(void) {
     free(x);
     img_free(&src);
     CHECK(pp_pipeline_from_name("pad") == PP_PAD && pp_pipeline_from_name("crop") == PP_CROP);
+    CHECK(pp_pipeline_from_name("llamacpp") == PP_LLAMACPP);
     CHECK(pp_pipeline_from_name("squash") == -1);
 }
 
@@ -260,7 +267,7 @@ static void check_geometry(void) {
     int x0 = 200, y0 = 40, x1 = 240, y1 = 100; /* [x0, x1) x [y0, y1) white */
     for (int y = y0; y < y1; y++)
         for (int x = x0; x < x1; x++) memset(src.rgb + ((size_t)y * W + x) * 3, 255, 3);
-    for (int p = 0; p < 2; p++) {
+    for (int p = 0; p < 3; p++) {
         img_t m;
         pp_geom g;
         CHECK_OK(pp_model_image(&src, (pp_pipeline)p, 224, 14, CLIP_MEAN, &m, &g, &e), &e);
@@ -286,8 +293,10 @@ static void check_geometry(void) {
         for (int rr = 0; rr < g.grid; rr++)
             for (int cc = 0; cc < g.grid; cc++)
                 if (pp_cell_box(&g, rr, cc, box)) area += (box[2] - box[0]) * (box[3] - box[1]);
-        double visible = p == PP_PAD ? (double)W * H : (224 / g.sx) * (224 / g.sy);
-        CHECK_NEAR(area, visible, 1e-6 * visible);
+        double visible = p == PP_CROP ? (224 / g.sx) * (224 / g.sy) : (double)W * H;
+        /* llama.cpp samples at (w/nw) j without the half-pixel offset, so the last
+         * fraction of a source pixel on the right and bottom is never seen */
+        CHECK_NEAR(area, visible, (p == PP_LLAMACPP ? 1e-2 : 1e-6) * visible);
         img_free(&m);
     }
     /* pad: 300x180 -> square 300, vertical offset 60, scale 224/300; first grid row

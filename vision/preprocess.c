@@ -12,10 +12,13 @@
 int pp_pipeline_from_name(const char *name) {
     if (!strcmp(name, "pad")) return PP_PAD;
     if (!strcmp(name, "crop")) return PP_CROP;
+    if (!strcmp(name, "llamacpp")) return PP_LLAMACPP;
     return -1;
 }
 
-const char *pp_pipeline_name(pp_pipeline p) { return p == PP_CROP ? "crop" : "pad"; }
+const char *pp_pipeline_name(pp_pipeline p) {
+    return p == PP_CROP ? "crop" : p == PP_LLAMACPP ? "llamacpp" : "pad";
+}
 
 /* Keys' cubic convolution kernel with a = -0.5 (Pillow's BICUBIC). */
 static double bicubic_kernel(double x) {
@@ -216,6 +219,42 @@ err_code pp_resize_bicubic(const uint8_t *src, int sw, int sh, uint8_t *dst, int
     return resize_window(&rs, sw, sh, dw, dh, 0, 0, dw, dh, dst, err);
 }
 
+static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* llama.cpp tools/mtmd/mtmd-image.cpp img_tool::resize_bicubic (RESIZE_ALGO_BICUBIC):
+ * output (j, i) samples the source at (tx j, ty i), tx = nx / tw (no half-pixel
+ * offset, no antialiasing), cubic convolution with a = -0.5 written as finite
+ * differences of the 4x4 neighbourhood (edge pixels repeated). The float/double
+ * mix of the original is kept so results match it. */
+static void llamacpp_bicubic(const uint8_t *img, int nx, int ny, uint8_t *dst, int tw, int th) {
+    const float tx = (float)nx / (float)tw, ty = (float)ny / (float)th;
+    for (int i = 0; i < th; i++)
+        for (int j = 0; j < tw; j++) {
+            int x = (int)(tx * j), y = (int)(ty * i);
+            float dx = tx * j - x, dy = ty * i - y;
+            for (int k = 0; k < 3; k++) {
+                float C[4];
+                for (int jj = 0; jj < 4; jj++) {
+                    const uint8_t *row = img + (size_t)clampi(y - 1 + jj, 0, ny - 1) * nx * 3;
+                    float p0 = row[clampi(x - 1, 0, nx - 1) * 3 + k], p1 = row[clampi(x, 0, nx - 1) * 3 + k];
+                    float p2 = row[clampi(x + 1, 0, nx - 1) * 3 + k], p3 = row[clampi(x + 2, 0, nx - 1) * 3 + k];
+                    float d0 = p0 - p1, d2 = p2 - p1, d3 = p3 - p1, a0 = p1;
+                    float a1 = (float)(-1.0 / 3 * d0 + d2 - 1.0 / 6 * d3);
+                    float a2 = (float)(1.0 / 2 * d0 + 1.0 / 2 * d2);
+                    float a3 = (float)(-1.0 / 6 * d0 - 1.0 / 2 * d2 + 1.0 / 6 * d3);
+                    C[jj] = a0 + a1 * dx + a2 * dx * dx + a3 * dx * dx * dx;
+                }
+                float d0 = C[0] - C[1], d2 = C[2] - C[1], d3 = C[3] - C[1], a0 = C[1];
+                float a1 = (float)(-1.0 / 3 * d0 + d2 - 1.0 / 6 * d3);
+                float a2 = (float)(1.0 / 2 * d0 + 1.0 / 2 * d2);
+                float a3 = (float)(-1.0 / 6 * d0 - 1.0 / 2 * d2 + 1.0 / 6 * d3);
+                float Cc = a0 + a1 * dy + a2 * dy * dy + a3 * dy * dy * dy;
+                float r = roundf(Cc);
+                dst[((size_t)i * tw + j) * 3 + k] = (uint8_t)(r < 0 ? 0 : r > 255 ? 255 : r);
+            }
+        }
+}
+
 static uint8_t mean_to_u8(float m) {
     /* LLaVA: tuple(int(x * 255) for x in image_mean) — truncation */
     double v = (double)m * 255.0;
@@ -257,6 +296,41 @@ err_code pp_model_image(const img_t *src, pp_pipeline pipe, int S, int patch_siz
         g->sx = g->sy = (double)S / L;
         g->ox = px * g->sx;
         g->oy = py * g->sy;
+    } else if (pipe == PP_LLAMACPP) {
+        /* mtmd fixed_size preprocessor with image_resize_pad: fit inside S x S keeping
+         * the aspect (ceil), its bicubic, centred on the pad colour (122,116,104 for
+         * the mlp projector — the CLIP mean, as LLaVA's). */
+        for (int c = 0; c < 3; c++) g->pad_rgb[c] = mean_to_u8(mean[c]);
+        if (w == S && h == S) {
+            memcpy(out->rgb, src->rgb, (size_t)S * S * 3);
+            g->sx = g->sy = 1;
+            g->ox = g->oy = 0;
+            return ERR_OK;
+        }
+        float scale_w = (float)S / (float)w, scale_h = (float)S / (float)h;
+        float scale = scale_w < scale_h ? scale_w : scale_h;
+        int nw = (int)ceilf((float)w * scale), nh = (int)ceilf((float)h * scale);
+        if (nw > S) nw = S;
+        if (nh > S) nh = S;
+        if (nw < 1) nw = 1;
+        if (nh < 1) nh = 1;
+        uint8_t *tmp = malloc((size_t)nw * nh * 3);
+        if (!tmp) {
+            img_free(out);
+            return err_set(err, ERR_NOMEM, "out of memory resizing to %dx%d", nw, nh);
+        }
+        llamacpp_bicubic(src->rgb, w, h, tmp, nw, nh);
+        for (size_t i = 0; i < (size_t)S * S; i++) memcpy(out->rgb + 3 * i, g->pad_rgb, 3);
+        int offx = (S - nw) / 2, offy = (S - nh) / 2;
+        for (int y = 0; y < nh; y++)
+            memcpy(out->rgb + ((size_t)(y + offy) * S + offx) * 3, tmp + (size_t)y * nw * 3, (size_t)nw * 3);
+        free(tmp);
+        /* output pixel centre j + 1/2 samples source centre tx j + 1/2 */
+        double tx = (float)w / (float)nw, ty = (float)h / (float)nh;
+        g->sx = 1.0 / tx;
+        g->sy = 1.0 / ty;
+        g->ox = offx + 0.5 - 0.5 * g->sx;
+        g->oy = offy + 0.5 - 0.5 * g->sy;
     } else {
         /* HF get_resize_output_image_size(default_to_square=False): the short side
          * becomes S, the long side int(S * long / short). */

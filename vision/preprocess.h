@@ -13,10 +13,15 @@
  * separable, horizontal pass first, 22-bit fixed-point weights, each pass rounded and
  * clamped to uint8 — bit-identical to PIL on the same input. A pass whose size does
  * not change is skipped, so an S x S input comes out exactly unchanged.
- * PP_PAD is the default: llama.cpp's LLaVA-1.5 choice (tools/mtmd: fixed_size
- * preprocessor, pad colour {122,116,104}) is also pad-to-square. It resizes first
- * (own bicubic, no antialiasing) and pads afterwards; we keep the original LLaVA order
- * so the PyTorch reference is reproduced exactly (differences < 1 px of geometry).
+ *   PP_LLAMACPP (llama.cpp tools/mtmd, mtmd_image_preprocessor_fixed_size for the
+ *           mlp projector without grid pinpoints): fit inside S x S keeping the aspect
+ *           (sides ceil(side * min(S/w, S/h))), resize with llama.cpp's own bicubic
+ *           (img_tool::resize_bicubic: samples at (w/nw) j with no half-pixel offset,
+ *           no antialiasing), paste centred on the pad colour (122,116,104). For
+ *           reproducing llama.cpp's image tokens; not the training-time pipeline.
+ * PP_PAD is the default: it is what LLaVA-1.5 was trained with, and llama.cpp's
+ * choice for this projector is also pad-to-square with the mean colour (its resize
+ * differs: PP_LLAMACPP). The padded square is never materialised.
  *
  * Geometry: a point (x, y) of the original image (continuous pixel coordinates, pixel
  * i spanning [i, i+1)) lands at (x*sx + ox, y*sy + oy) in the S x S model image;
@@ -30,7 +35,7 @@
 #include "../core/err.h"
 #include "image.h"
 
-typedef enum { PP_PAD = 0, PP_CROP = 1 } pp_pipeline;
+typedef enum { PP_PAD = 0, PP_CROP = 1, PP_LLAMACPP = 2 } pp_pipeline;
 
 typedef struct {
     pp_pipeline pipeline;
@@ -39,7 +44,7 @@ typedef struct {
     int patch_size;      /* p; grid = S / p */
     int grid;
     double sx, sy, ox, oy; /* original -> model image, see above */
-    uint8_t pad_rgb[3];  /* PP_PAD fill colour */
+    uint8_t pad_rgb[3];  /* PP_PAD / PP_LLAMACPP fill colour */
 } pp_geom;
 
 int pp_pipeline_from_name(const char *name); /* -1 when unknown */

@@ -50,6 +50,12 @@ for l in range(3):
     assert a.shape == g[l].shape == (4, 17, 17) and np.abs(a - g[l]).max() < 1e-5
 PYEOF
 
+# llama.cpp's letterbox pipeline is recorded as such
+"$BIN" encode --mmproj "$G/tiny_f32.gguf" --image "$G/small_45x31.png" --pipeline llamacpp -o "$TMP/l.npy" > /dev/null \
+  || fail "encode llamacpp failed"
+grep -q '"pipeline":.*"llamacpp"' "$TMP/l.json" && grep -q '"resample":.*"llama.cpp-bicubic"' "$TMP/l.json" \
+  || fail "llamacpp sidecar: $(cat "$TMP/l.json")"
+
 # default pipeline is pad
 "$BIN" encode --mmproj "$G/tiny_f16.gguf" --image "$G/portrait_30x41.png" -o "$TMP/d.npy" --no-json > "$TMP/d.txt" \
   || fail "default encode failed"

@@ -60,7 +60,59 @@ def expand2square(img, fill):
     return out
 
 
+def llamacpp_bicubic(a, tw, th):
+    """llama.cpp tools/mtmd/mtmd-image.cpp img_tool::resize_bicubic, transcribed with
+    the same float32/float64 mix (sample (tx j, ty i), tx = nx / tw; cubic a = -0.5 as
+    finite differences; edge pixels repeated; round half away from zero)."""
+    f32, f64 = np.float32, np.float64
+    ny, nx, _ = a.shape
+    A = a.astype(f32)
+    tx, ty = f32(nx) / f32(tw), f32(ny) / f32(th)
+    jx = (tx * np.arange(tw, dtype=f32)).astype(f32)
+    iy = (ty * np.arange(th, dtype=f32)).astype(f32)
+    x, y = jx.astype(np.int64), iy.astype(np.int64)
+    dx, dy = (jx - x.astype(f32)).astype(f32), (iy - y.astype(f32)).astype(f32)
+
+    def coef(d0, d2, d3):
+        a1 = (-1.0 / 3 * d0.astype(f64) + d2.astype(f64) - 1.0 / 6 * d3.astype(f64)).astype(f32)
+        a2 = (1.0 / 2 * d0.astype(f64) + 1.0 / 2 * d2.astype(f64)).astype(f32)
+        a3 = (-1.0 / 6 * d0.astype(f64) - 1.0 / 2 * d2.astype(f64) + 1.0 / 6 * d3.astype(f64)).astype(f32)
+        return a1, a2, a3
+
+    def cubic(a0, a1, a2, a3, t):
+        return (a0 + a1 * t + a2 * t * t + a3 * t * t * t).astype(f32)
+
+    cols = [np.clip(x + o, 0, nx - 1) for o in (-1, 0, 1, 2)]
+    C = []
+    for jj in range(4):
+        rows = np.clip(y - 1 + jj, 0, ny - 1)
+        p = [A[rows][:, c] for c in cols]                      # each (th, tw, 3)
+        d0, d2, d3 = p[0] - p[1], p[2] - p[1], p[3] - p[1]
+        a1, a2, a3 = coef(d0, d2, d3)
+        C.append(cubic(p[1], a1, a2, a3, dx[None, :, None]))
+    d0, d2, d3 = C[0] - C[1], C[2] - C[1], C[3] - C[1]
+    a1, a2, a3 = coef(d0, d2, d3)
+    Cc = cubic(C[1], a1, a2, a3, dy[:, None, None])
+    r = np.sign(Cc) * np.floor(np.abs(Cc.astype(f64)) + 0.5)
+    return np.clip(r, 0, 255).astype(np.uint8)
+
+
 def model_image(img, S, pipeline, mean):
+    if pipeline == "llamacpp":
+        fill = tuple(int(x * 255) for x in mean)
+        w, h = img.size
+        if (w, h) == (S, S):
+            return img
+        f32 = np.float32
+        scale = min(f32(S) / f32(w), f32(S) / f32(h))
+        nw = min(int(np.ceil(f32(w) * scale)), S)
+        nh = min(int(np.ceil(f32(h) * scale)), S)
+        r = llamacpp_bicubic(np.asarray(img), nw, nh)
+        out = np.empty((S, S, 3), np.uint8)
+        out[:] = fill
+        ox, oy = (S - nw) // 2, (S - nh) // 2
+        out[oy:oy + nh, ox:ox + nw] = r
+        return Image.fromarray(out, "RGB")
     if pipeline == "pad":
         fill = tuple(int(x * 255) for x in mean)
         sq = expand2square(img, fill)

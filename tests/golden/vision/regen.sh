@@ -10,7 +10,7 @@ PY=/usr/bin/python3
 cmake --build "$BUILD" --target test_vision >/dev/null
 $PY tests/reference/vision_images.py $G
 "$BUILD"/tests/test_vision --write-fixtures $G
-for pipe in pad crop; do
+for pipe in pad crop llamacpp; do
   $PY tests/reference/vision_ref.py --resample $G/photo_160x120.png $G/photo_${pipe}224.png 224 $pipe
   $PY tests/reference/vision_ref.py --resample $G/small_45x31.png $G/small_${pipe}224.png 224 $pipe
   $PY tests/reference/vision_ref.py --resample $G/strip_600x9.png $G/strip_600x9_${pipe}224.png 224 $pipe
