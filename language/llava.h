@@ -121,7 +121,8 @@ typedef struct {
 llava_gen_params_t llava_default_gen(void);
 
 typedef struct {
-    char *text;       /* decoded answer (EOS excluded, leading space stripped), owned */
+    char *text;       /* decoded answer (EOS excluded, leading space stripped), valid
+                         UTF-8: invalid byte sequences become U+FFFD; owned */
     int32_t *ids;     /* [n] generated tokens, EOS excluded */
     float *logprobs;  /* [n] log p(token) under the model (temperature 1, unfiltered) */
     int64_t n;

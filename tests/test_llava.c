@@ -27,6 +27,29 @@
 #define LM_WIDE "llava_test_wide_lm.gguf"
 #define IMG "llava_test_image.png"
 
+/* Strict UTF-8 check (RFC 3629: no overlongs, surrogates or values past U+10FFFF). */
+static bool valid_utf8(const char *s) {
+    const unsigned char *u = (const unsigned char *)s;
+    while (*u) {
+        unsigned c = *u, cp, n;
+        if (c < 0x80) {
+            u++;
+            continue;
+        } else if (c >= 0xC2 && c <= 0xDF) n = 1, cp = c & 0x1F;
+        else if (c >= 0xE0 && c <= 0xEF) n = 2, cp = c & 0x0F;
+        else if (c >= 0xF0 && c <= 0xF4) n = 3, cp = c & 0x07;
+        else return false;
+        for (unsigned k = 1; k <= n; k++) {
+            if ((u[k] & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (u[k] & 0x3F);
+        }
+        if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return false;
+        u += n + 1;
+    }
+    return true;
+}
+
 static void make_image(img_t *im, int w, int h, int variant) {
     err_t e = {0};
     CHECK_OK(img_create(im, w, h, &e), &e);
@@ -168,7 +191,7 @@ int main(int argc, char **argv) {
     const int V = l->lm->cfg.n_vocab;
     CHECK(a.n_vocab == V && a.n_prompt == pr.n && a.image_start == pr.image_start && a.n_image == l->n_image);
     CHECK(a.eos ? a.n < 6 : a.n == 6);
-    CHECK(a.text != NULL);
+    CHECK(a.text != NULL && valid_utf8(a.text));
     if (a.n > 0) {
         CHECK(a.ids[0] == sample_argmax(a.first_logits, V));
         double mx = -INFINITY, s = 0.0;
