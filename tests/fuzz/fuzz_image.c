@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static const float mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
     static const float std_[3] = {0.26862954f, 0.26130258f, 0.27577711f};
     float px[3 * 28 * 28];
-    for (int p = 0; p < 2; p++) {
+    for (int p = 0; p < 3; p++) { /* pad, crop, llamacpp */
         pp_geom g;
         if (pp_run(&im, (pp_pipeline)p, 28, 7, mean, std_, px, &g, &e) == ERR_OK) {
             double box[4];
