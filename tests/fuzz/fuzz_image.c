@@ -1,7 +1,8 @@
-/* fuzz_image.c — libFuzzer target for the image loader and both preprocessing
- * pipelines: any byte string must decode or fail with a message, never crash, leak or
- * read out of bounds; the EXIF orientation parser sees every input. Sizes are capped at 1024 px a side so a claimed-huge header is
- * rejected before decoding (the path the cap protects). */
+/* fuzz_image.c — libFuzzer target for the image loader and every preprocessing
+ * pipeline: any byte string must decode or fail with a message, never crash, leak or
+ * read out of bounds; the EXIF orientation parser sees every input. Sizes are capped
+ * at 1024 px a side so a claimed-huge header is rejected before decoding (the path the
+ * cap protects). */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
