@@ -69,7 +69,7 @@ err_code vqa_merge(const char *const *dirs, int n_dirs, const char *outdir, bool
         cJSON *s = NULL;
         snprintf(path, sizeof path, "%s/summary.json", dirs[d]);
         if ((rc = vqa_json_load(&s, path, err))) break;
-        size_t idx, count;
+        size_t idx = 0, count = 0;
         if ((rc = shard_of(s, path, &idx, &count, err))) {
             cJSON_Delete(s);
             break;
