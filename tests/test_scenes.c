@@ -282,6 +282,31 @@ static void test_noise_half(void) {
     CHECK(sc_noise_half(1) == (((1ull * 0x9E3779B97F4A7C15ull) >> 63) != 0));
 }
 
+/* sc_example_opts: the default range reproduces sc_example_reuse; a 1..1 range
+ * gives single-object scenes; a bad range is refused. */
+static void test_options(void) {
+    err_t err = {0};
+    sc_scene a = {0}, b = {0};
+    sc_qa qa, qb;
+    sc_options o = {.min_objects = 1, .max_objects = 4, .noise = true};
+    for (uint64_t i = 0; i < 20; i++) {
+        CHECK_OK(sc_example_reuse(&a, &qa, 5, i, 224, 224, true, &err), &err);
+        CHECK_OK(sc_example_opts(&b, &qb, 5, i, 224, 224, &o, &err), &err);
+        CHECK(!memcmp(a.rgb, b.rgb, 224 * 224 * 3) && !strcmp(qa.question, qb.question));
+    }
+    o.max_objects = 1;
+    int lr[2] = {0};
+    for (uint64_t i = 0; i < 50; i++) {
+        CHECK_OK(sc_example_opts(&b, &qb, 5, i, 224, 224, &o, &err), &err);
+        CHECK(b.n_objects == 1 && qb.type == (int)(i % 5));
+        check_answer(&b, &qb, lr);
+    }
+    o.min_objects = 3;
+    CHECK(sc_example_opts(&b, &qb, 5, 0, 224, 224, &o, &err) == ERR_ARG);
+    sc_scene_free(&a);
+    sc_scene_free(&b);
+}
+
 static void test_errors(void) {
     err_t err = {0};
     sc_scene s;
@@ -318,6 +343,7 @@ int main(void) {
     test_split(64, 48, 0, 250);
     test_speed();
     test_noise_half();
+    test_options();
     test_errors();
     return test_result("test_scenes");
 }

@@ -66,13 +66,13 @@ static bool boxes_apart(const int a[4], const int b[4], int gap) {
 
 /* Layout only: fills n_objects and objects. Triangles are equilateral, so their box
  * is side x round(side * sqrt(3) / 2); the other shapes have square boxes. */
-static bool layout(sc_scene *s, sc_rng *r) {
+static bool layout(sc_scene *s, sc_rng *r, int n_min, int n_max) {
     double k = sc_scale(s->w, s->h);
     int smin = (int)lround(36.0 * k), smax = (int)lround(64.0 * k);
     if (smin < 4) smin = 4;
     if (smax < smin) smax = smin;
     int gap = sc_min_gap(s->w, s->h);
-    int n = 1 + rng_below(r, SC_MAX_OBJECTS);
+    int n = n_min + rng_below(r, n_max - n_min + 1);
     for (int attempt = 0; attempt < 64; attempt++) {
         s->n_objects = 0;
         for (int i = 0; i < n; i++) {
@@ -191,7 +191,7 @@ err_code sc_scene_create(sc_scene *s, sc_rng *r, int w, int h, bool noise, err_t
     if (rc) return rc;
     s->w = w;
     s->h = h;
-    if (!layout(s, r)) return err_set(err, ERR_RANGE, "scene %dx%d: could not place the objects", w, h);
+    if (!layout(s, r, 1, SC_MAX_OBJECTS)) return err_set(err, ERR_RANGE, "scene %dx%d: could not place the objects", w, h);
     if ((rc = ensure_buffers(s, w, h, err))) return rc;
     render(s, r, noise);
     return ERR_OK;
@@ -336,10 +336,13 @@ static void example_rng(sc_rng *r, uint64_t seed, uint64_t idx) {
     (void)sc_rng_next(r);
 }
 
-err_code sc_example_reuse(sc_scene *s, sc_qa *qa, uint64_t seed, uint64_t idx, int w, int h, bool noise,
-                          err_t *err) {
+err_code sc_example_opts(sc_scene *s, sc_qa *qa, uint64_t seed, uint64_t idx, int w, int h, const sc_options *o,
+                         err_t *err) {
     err_code rc = check_size(w, h, err);
     if (rc) return rc;
+    int n_min = o->min_objects > 0 ? o->min_objects : 1, n_max = o->max_objects > 0 ? o->max_objects : SC_MAX_OBJECTS;
+    if (n_min > n_max || n_max > SC_MAX_OBJECTS)
+        return err_set(err, ERR_ARG, "objects per scene %d..%d outside 1..%d", n_min, n_max, SC_MAX_OBJECTS);
     if ((rc = ensure_buffers(s, w, h, err))) return rc;
     sc_rng r;
     example_rng(&r, seed, idx);
@@ -348,14 +351,20 @@ err_code sc_example_reuse(sc_scene *s, sc_qa *qa, uint64_t seed, uint64_t idx, i
     /* Every type is hostable by most scenes (a 1-object scene hosts all but, at
      * worst, position), so a few draws suffice; the bound only guards tiny canvases. */
     for (int tries = 0; tries < 10000; tries++) {
-        if (!layout(s, &r)) break;
+        if (!layout(s, &r, n_min, n_max)) break;
         if (sc_make_question(s, &r, type, want_yes, qa)) {
-            render(s, &r, noise);
+            render(s, &r, o->noise);
             return ERR_OK;
         }
     }
     return err_set(err, ERR_RANGE, "example %llu of seed %llu: no %dx%d scene hosts a %s question",
                    (unsigned long long)idx, (unsigned long long)seed, w, h, sc_qtype_names[type]);
+}
+
+err_code sc_example_reuse(sc_scene *s, sc_qa *qa, uint64_t seed, uint64_t idx, int w, int h, bool noise,
+                          err_t *err) {
+    sc_options o = {.min_objects = 1, .max_objects = SC_MAX_OBJECTS, .noise = noise};
+    return sc_example_opts(s, qa, seed, idx, w, h, &o, err);
 }
 
 err_code sc_example(sc_scene *s, sc_qa *qa, uint64_t seed, uint64_t idx, int w, int h, bool noise, err_t *err) {

@@ -75,6 +75,18 @@ extern const char *const sc_count_words[SC_MAX_OBJECTS + 1];
 err_code sc_example_reuse(sc_scene *s, sc_qa *qa, uint64_t seed, uint64_t idx, int w, int h, bool noise,
                           err_t *err);
 
+/* sc_example_reuse with options, e.g. a curriculum that starts with fewer objects.
+ * With {1, SC_MAX_OBJECTS} the result is identical to sc_example_reuse (same PRNG
+ * draws); a narrower range changes the scene and so the question's answer, but
+ * keeps the type cycle (idx % 5) and the yes/no alternation. Note that count
+ * answers then only cover min_objects..max_objects. */
+typedef struct {
+    int min_objects, max_objects; /* 1..SC_MAX_OBJECTS; 0 means the default bound */
+    bool noise;
+} sc_options;
+err_code sc_example_opts(sc_scene *s, sc_qa *qa, uint64_t seed, uint64_t idx, int w, int h, const sc_options *o,
+                         err_t *err);
+
 /* Geometry used by the generator and its checks (all in pixels at canvas w x h):
  * scale = min(w, h) / 224; sides in [36, 64] * scale; bbox gap >= ceil(6 * scale).
  * A position question is asked only when the target's centre x (x0 + x1) / 2 is
