@@ -35,6 +35,8 @@ static void usage(FILE *f) {
             "  --warmup W         linear warm-up steps (default %d), then cosine decay\n"
             "  --wd WD            AdamW weight decay on matrices (default %g)\n"
             "  --seed S           parameter initialisation seed (default %llu)\n"
+            "  --curriculum K     first K steps: scenes with at most 1, then 2, then 3 objects\n"
+            "                     (a third of K each; default 0 = none)\n"
             "  --threads T        worker threads (default 2); results are bit-reproducible\n"
             "                     for a seed and thread count\n"
             "  --checkpoint FILE  checkpoint path (default OUT_DIR/llava-mech-toy.ckpt)\n"
@@ -122,6 +124,8 @@ int cmd_toy_train(int argc, char **argv) {
             ok = parse_i64(v, 1, 256, &x), o.threads = (int)x;
         } else if (!strcmp(a, "--seed")) {
             ok = parse_i64(v, 0, INT64_MAX, &x), o.seed = (uint64_t)x;
+        } else if (!strcmp(a, "--curriculum")) {
+            ok = parse_i64(v, 0, 100000000, &x), o.curriculum = (int)x;
         } else if (!strcmp(a, "--lr")) {
             ok = parse_f(v, &o.lr);
         } else if (!strcmp(a, "--lr-min")) {

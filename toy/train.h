@@ -6,7 +6,9 @@
  *   px (mod data_n when data_n > 0), background noise on for a hashed half of the
  *   indices; the prompt is tpl_build(TPL_LLAVA, question, n_patches); the target is
  *   tok_encode_answer(answer) (" word" pieces then EOS); loss only on those tokens,
- *   per example the mean token cross-entropy, averaged over the batch.
+ *   per example the mean token cross-entropy, averaged over the batch. During the
+ *   first `curriculum` steps only scenes with at most 1, 2, 3 objects (a third of
+ *   those steps each) are kept: the next index of a fixed stride is drawn instead.
  * - Optimiser: AdamW (decoupled decay on matrices only, tm_param.decay), linear
  *   warm-up then cosine decay to lr_min, global gradient-norm clipping.
  * - Determinism: the batch is split over `threads` workers in contiguous chunks;
@@ -27,7 +29,8 @@
 #include "model.h"
 #include "scenes.h"
 
-/* CLIP's normalisation (OpenAI CLIP preprocess), also written to the mmproj. */
+/* Pixel normalisation (train.c says why the mean is the background colour), also
+ * written to the mmproj as clip.vision.image_mean/std. */
 extern const float tr_image_mean[3];
 extern const float tr_image_std[3];
 
@@ -41,6 +44,8 @@ typedef struct {
     uint64_t seed;      /* parameter initialisation */
     uint64_t data_seed; /* scene split (TR_SEED_TRAIN) */
     int64_t data_n;     /* > 0: cycle over this many examples (tests) */
+    int curriculum;     /* steps of the object-count curriculum (0 = none), see train.c */
+    float vision_lr_scale; /* learning-rate factor of the vision tower (v.*), default 1 */
     int threads;
 } tr_options;
 

@@ -17,7 +17,7 @@
 
 enum {
     H_IMAGE, H_PATCH, H_VW, H_VB, H_VH, H_VF, H_VEPS, H_D, H_NL, H_NH, H_NKV, H_HD, H_FFN, H_NV, H_MAXSEQ,
-    H_RMSEPS, H_ROPE, H_BATCH, H_SEED, H_DSEED, H_DATAN, H_STEP, H_NPARAMS, H_COUNT
+    H_RMSEPS, H_ROPE, H_BATCH, H_SEED, H_DSEED, H_DATAN, H_CURR, H_STEP, H_NPARAMS, H_COUNT
 };
 
 static int64_t f2i(float f) {
@@ -33,13 +33,13 @@ static void header_fill(const tr_trainer *t, int64_t *h) {
     h[H_NH] = c->n_head, h[H_NKV] = c->n_kv_head, h[H_HD] = c->head_dim, h[H_FFN] = c->ffn, h[H_NV] = c->n_vocab;
     h[H_MAXSEQ] = c->max_seq, h[H_RMSEPS] = f2i(c->rms_eps), h[H_ROPE] = f2i(c->rope_base);
     h[H_BATCH] = t->opt.batch, h[H_SEED] = (int64_t)t->opt.seed, h[H_DSEED] = (int64_t)t->opt.data_seed;
-    h[H_DATAN] = t->opt.data_n, h[H_STEP] = t->step, h[H_NPARAMS] = (int64_t)t->model.n_params;
+    h[H_DATAN] = t->opt.data_n, h[H_CURR] = t->opt.curriculum, h[H_STEP] = t->step, h[H_NPARAMS] = (int64_t)t->model.n_params;
 }
 
 static const char *const header_names[H_COUNT] = {
     "image_size", "patch_size", "v_width", "v_blocks", "v_heads", "v_ffn", "v_eps", "d", "n_layer", "n_head",
     "n_kv_head", "head_dim", "ffn", "n_vocab", "max_seq", "rms_eps", "rope_base", "batch", "seed", "data_seed",
-    "data_n", "step", "n_params"};
+    "data_n", "curriculum", "step", "n_params"};
 
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
     const unsigned char *b = p;
