@@ -32,6 +32,7 @@ static void usage(FILE *f) {
             "  --steps N          optimiser steps (default %d)\n"
             "  --batch B          examples per step (default %d)\n"
             "  --lr LR            peak learning rate (default %g); --lr-min (default %g)\n"
+            "  --init gpt2|lecun  initialisation: N(0, 0.02) (default) or N(0, 1/fan_in)\n"
             "  --vision-lr F      learning-rate factor of the vision tower v.* (default 1)\n"
             "  --warmup W         linear warm-up steps (default %d), then cosine decay\n"
             "  --wd WD            AdamW weight decay on matrices (default %g)\n"
@@ -127,6 +128,9 @@ int cmd_toy_train(int argc, char **argv) {
             ok = parse_i64(v, 0, INT64_MAX, &x), o.seed = (uint64_t)x;
         } else if (!strcmp(a, "--curriculum")) {
             ok = parse_i64(v, 0, 100000000, &x), o.curriculum = (int)x;
+        } else if (!strcmp(a, "--init")) {
+            o.init = !strcmp(v, "lecun") ? TM_INIT_LECUN : TM_INIT_GPT2;
+            ok = !strcmp(v, "lecun") || !strcmp(v, "gpt2");
         } else if (!strcmp(a, "--vision-lr")) {
             ok = parse_f(v, &o.vision_lr_scale);
         } else if (!strcmp(a, "--lr")) {

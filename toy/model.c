@@ -220,7 +220,9 @@ static void pos_embd_sincos(float *pe, const tm_config *c) {
         }
 }
 
-void tm_init_params(tm_model *m, uint64_t seed) {
+void tm_init_params(tm_model *m, uint64_t seed) { tm_init_params_ex(m, seed, TM_INIT_GPT2); }
+
+void tm_init_params_ex(tm_model *m, uint64_t seed, int scheme) {
     uint64_t s = seed;
     const tm_config *c = &m->cfg;
     for (int i = 0; i < m->n_tensors; i++) {
@@ -239,9 +241,16 @@ void tm_init_params(tm_model *m, uint64_t seed) {
             /* Residual-branch outputs shrink with depth so the stream's variance stays
              * O(1) at init (GPT-2, Radford et al. 2019, sec. 2.3). */
             double std = 0.02;
-            if (strstr(nm, "attn_out.") || strstr(nm, "ffn_down.")) std /= sqrt(2.0 * c->v_blocks);
+            if (scheme == TM_INIT_LECUN && p->n_dims >= 2) {
+                /* LeCun: unit gain per linear (fan_in = elements per output row), so
+                 * signals reach the loss at O(1) in this narrow model; embeddings at the
+                 * scale of a normalised row. */
+                std = x == m->w.tok_embd ? 1.0 : 1.0 / sqrt((double)p->n / (double)p->ne[p->n_dims - 1]);
+            }
+            double base = std;
+            if (strstr(nm, "attn_out.") || strstr(nm, "ffn_down.")) std = base / sqrt(2.0 * c->v_blocks);
             if (strstr(nm, "attn_output.") || (strstr(nm, "ffn_down.") && nm[0] == 'b'))
-                std = 0.02 / sqrt(2.0 * c->n_layer);
+                std = base / sqrt(2.0 * c->n_layer);
             fill_normal(x, p->n, std, &s);
         }
     }

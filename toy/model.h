@@ -100,6 +100,10 @@ void tm_views(const tm_model *m, float *base, tm_weights *w);
 /* Deterministic initialisation from seed: linear weights N(0, 0.02), output
  * projections of residual branches N(0, 0.02/sqrt(2 L)) (GPT-2), norms 1, biases 0. */
 void tm_init_params(tm_model *m, uint64_t seed);
+/* TM_INIT_GPT2 is tm_init_params; TM_INIT_LECUN draws matrices from N(0, 1/fan_in)
+ * (residual outputs also / sqrt(2 L)) and token embeddings from N(0, 1). */
+enum { TM_INIT_GPT2 = 0, TM_INIT_LECUN = 1 };
+void tm_init_params_ex(tm_model *m, uint64_t seed, int scheme);
 
 /* One training/eval example. The LM input is ids[0..n) with -1 in the n_patches image
  * slots starting at image_start; targets[j] is the token that must follow position

@@ -107,7 +107,7 @@ err_code tr_create(tr_trainer **out, const tm_config *cfg, const tr_options *o, 
     t->tok = tok;
     err_code rc = tm_create(&t->model, cfg, err);
     if (rc) goto fail;
-    tm_init_params(&t->model, o->seed);
+    tm_init_params_ex(&t->model, o->seed, o->init);
     t->m = calloc(t->model.n_params, sizeof(float));
     t->v = calloc(t->model.n_params, sizeof(float));
     t->n_workers = o->threads;

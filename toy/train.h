@@ -46,6 +46,7 @@ typedef struct {
     int64_t data_n;     /* > 0: cycle over this many examples (tests) */
     int curriculum;     /* steps of the object-count curriculum (0 = none), see train.c */
     float vision_lr_scale; /* learning-rate factor of the vision tower (v.*), default 1 */
+    int init;              /* TM_INIT_* */
     int threads;
 } tr_options;
 

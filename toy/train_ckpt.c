@@ -136,7 +136,7 @@ err_code tr_checkpoint_load(tr_trainer *t, const char *path, err_t *err) {
 done:
     fclose(f);
     if (rc) { /* never leave a half-loaded state behind */
-        tm_init_params(&t->model, t->opt.seed);
+        tm_init_params_ex(&t->model, t->opt.seed, t->opt.init);
         memset(t->m, 0, t->model.n_params * sizeof(float));
         memset(t->v, 0, t->model.n_params * sizeof(float));
     }
