@@ -78,6 +78,21 @@ bool ex_result_add_array(ex_result *r, const char *name, bool is_int, int n_dims
     return true;
 }
 
+void ex_result_layer_figures(ex_result *r, int L, int H, const char *what, const char *ylabel) {
+    r->heat_rows = L;
+    r->heat_cols = H;
+    snprintf(r->heat_title, sizeof r->heat_title, "%s per head (rows: layers, columns: heads)", what);
+    r->n_series = 2;
+    r->n_points = L;
+    r->chart_bars = true;
+    for (int k = 0; k < 2; k++) r->series[k].points = L;
+    snprintf(r->series[0].name, sizeof r->series[0].name, "attention");
+    snprintf(r->series[1].name, sizeof r->series[1].name, "MLP");
+    snprintf(r->chart_title, sizeof r->chart_title, "%s of the target per layer", what);
+    snprintf(r->xlabel, sizeof r->xlabel, "LM layer");
+    snprintf(r->ylabel, sizeof r->ylabel, "%s", ylabel);
+}
+
 cJSON *ex_json_number(double d) {
     if (!isfinite(d)) return cJSON_CreateNull(); /* JSON has no inf/nan */
     char buf[32];

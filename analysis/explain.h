@@ -152,6 +152,9 @@ typedef struct {
 
 /* Adds an owned array to r (data is taken over); returns false when full. */
 bool ex_result_add_array(ex_result *r, const char *name, bool is_int, int n_dims, const int64_t *shape, void *data);
+/* Labels the layer x head heat map and the per-layer attention / MLP bar chart that
+ * heads and dla share (series 0 = attention, 1 = MLP, already filled with L values). */
+void ex_result_layer_figures(ex_result *r, int L, int H, const char *what, const char *ylabel);
 /* A JSON array of floats rounded to 7 significant digits (short, stable output). */
 cJSON *ex_json_floats(const float *v, int64_t n);
 cJSON *ex_json_number(double v);

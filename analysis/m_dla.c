@@ -76,18 +76,7 @@ err_code ex_dla(const ex_input *in, const ex_capture_t *cap, const ex_options *o
     for (int64_t j = 0; j < P; j++) img_total += r->map[j];
 
     r->n_maps = L;
-    r->heat_rows = L;
-    r->heat_cols = H;
-    snprintf(r->heat_title, sizeof r->heat_title, "direct logit contribution per head (rows: layers, columns: heads)");
-    r->n_series = 2;
-    r->n_points = L;
-    r->chart_bars = true;
-    for (int k = 0; k < 2; k++) r->series[k].points = L;
-    snprintf(r->series[0].name, sizeof r->series[0].name, "attention");
-    snprintf(r->series[1].name, sizeof r->series[1].name, "MLP");
-    snprintf(r->chart_title, sizeof r->chart_title, "direct logit attribution of the target per layer");
-    snprintf(r->xlabel, sizeof r->xlabel, "LM layer");
-    snprintf(r->ylabel, sizeof r->ylabel, "contribution to the target logit");
+    ex_result_layer_figures(r, L, H, "direct logit attribution", "contribution to the target logit");
     snprintf(r->agg, sizeof r->agg, "sum over %d layers x %d heads of A[T,j] v_j W_O^h . u (final norm frozen)", L, H);
     r->json = cJSON_CreateObject();
     cJSON_AddStringToObject(r->json, "definition",

@@ -142,18 +142,7 @@ err_code ex_heads(const ex_input *in, const ex_capture_t *cap, const ex_options 
         return rc;
     }
     r->n_maps = nt;
-    r->heat_rows = L;
-    r->heat_cols = H;
-    snprintf(r->heat_title, sizeof r->heat_title, "log-prob increase per head (rows: layers, columns: heads)");
-    r->n_series = 2;
-    r->n_points = L;
-    r->chart_bars = true;
-    for (int k = 0; k < 2; k++) r->series[k].points = L;
-    snprintf(r->series[0].name, sizeof r->series[0].name, "attention");
-    snprintf(r->series[1].name, sizeof r->series[1].name, "MLP");
-    snprintf(r->chart_title, sizeof r->chart_title, "log-probability increase of the target per layer");
-    snprintf(r->xlabel, sizeof r->xlabel, "LM layer");
-    snprintf(r->ylabel, sizeof r->ylabel, "increase in log p(target)");
+    ex_result_layer_figures(r, L, H, "log-probability increase", "increase in log p(target)");
     const char *norm = opt->heads_true_norm ? "true normaliser" : "normaliser frozen to the final residual at T";
     snprintf(r->agg, sizeof r->agg, "sum over the top %d heads of per-patch log-prob increase, %s", nt, norm);
     r->json = cJSON_CreateObject();
