@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "analysis/explain.h"
+#include "analysis/explain_job.h"
 #include "analysis/report.h"
 #include "commands.h"
 #include "core/npy.h"
@@ -35,28 +35,14 @@ static void usage(FILE *f) {
             "  --top-k K --top-heads N\n");
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static int fail(const char *msg) {
     fprintf(stderr, "llava-mech explain: %s\n", msg);
     return 1;
 }
 
-/* Patches whose cell centre (in original pixels) lies inside the box. */
-static int bbox_patches(const pp_geom *g, const double box[4], int32_t *out) {
-    int n = 0;
-    for (int r = 0; r < g->grid; r++)
-        for (int c = 0; c < g->grid; c++) {
-            double b[4];
-            if (!pp_cell_box(g, r, c, b)) continue;
-            double cx = 0.5 * (b[0] + b[2]), cy = 0.5 * (b[1] + b[3]);
-            if (cx >= box[0] && cx < box[2] && cy >= box[1] && cy < box[3]) out[n++] = r * g->grid + c;
-        }
-    return n;
+static void progress(void *ctx, const char *stage) {
+    (void)ctx;
+    fprintf(stderr, "explain: %s ...\n", stage);
 }
 
 static err_code load_baseline(const char *spec, const llava_t *l, float **out, const char **name, err_t *err) {
@@ -176,36 +162,18 @@ int cmd_explain(int argc, char **argv) {
 
     llava_t *l = NULL;
     img_t orig = {0}, model_img = {0};
-    llava_image_t im = {0};
-    llava_prompt_t pr = {0};
     llava_answer_t ans = {0};
-    ex_capture_t cap = {0};
-    ex_result results[EX_N_ALL];
-    double seconds[EX_N_ALL];
-    ex_vit_capture_t vcap = {0};
-    hook_set_t vhooks;
-    hook_set_init(&vhooks);
-    int n_results = 0;
+    ex_outcome oc = {0};
     float *baseline = NULL;
-    int32_t *obj = NULL;
     font_t *font = NULL;
     int status = 1;
-    memset(results, 0, sizeof results);
 
     if (llava_load(&l, &lp, &err)) goto done;
     if (img_load(&orig, image, NULL, &err)) goto done;
     const vit_config *vc = vit_get_config(l->vit);
-    const bool vit_side = mask & ((1u << EX_ATTENTION) | (1u << EX_ROLLOUT));
-    if (vit_side && ex_vit_capture_init(&vcap, vc->n_run, vc->n_head, vc->grid, &vhooks, &err)) goto done;
-    if (llava_encode_img_hooks(l, &orig, &vhooks, &im, &err)) goto done;
     pp_geom g2;
     if (pp_model_image(&orig, l->params.pipeline, vc->image_size, vc->patch_size, vc->image_mean, &model_img, &g2, &err))
         goto done;
-    if (llava_build_prompt(l, question, &pr, &err)) goto done;
-    if (llava_prefill(l, &pr, &im, NULL, &err)) goto done;
-    llava_gen_params_t gp = llava_default_gen();
-    gp.n_predict = 16;
-    if (llava_generate(l, &gp, &ans, &err)) goto done;
 
     int32_t target = -1;
     const char *source = "model answer";
@@ -223,75 +191,47 @@ int cmd_explain(int argc, char **argv) {
     if (load_baseline(baseline_arg, l, &baseline, &opt.baseline_name, &err)) goto done;
     opt.baseline = baseline;
 
-    ex_input in = {.lm = l->lm, .st = l->st, .ids = pr.ids, .n = pr.n, .img_embd = im.embd,
-                   .img_start = pr.image_start, .n_image = pr.n_image, .grid_h = im.grid, .grid_w = im.grid,
-                   .T = pr.n - 1, .target = target, .tok = l->tok};
-    if (bbox_arg) {
-        obj = malloc(sizeof(int32_t) * (size_t)pr.n_image);
-        if (!obj) {
-            err_set(&err, ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        in.object_patches = obj;
-        in.n_object_patches = bbox_patches(&im.geom, box, obj);
-    }
-    if (tty) fprintf(stderr, "explain: shared forward ...\n");
-    if (ex_capture(&cap, &in, &opt, &err)) goto done;
-    for (int m = 0; m < EX_N_METHODS; m++) {
-        if (!(mask & (1u << m))) continue;
-        if (tty) fprintf(stderr, "explain: %s ...\n", ex_method_name((ex_method)m));
-        double t0 = now_s();
-        if (ex_run((ex_method)m, &in, &cap, &opt, &results[n_results], &err)) {
-            err_prefix(&err, "%s", ex_method_name((ex_method)m));
-            goto done;
-        }
-        seconds[n_results++] = now_s() - t0;
-    }
-    for (int i = 0, n_lm = n_results; vit_side && i < n_lm; i++) {
-        ex_method m = results[i].method;
-        if (m != EX_ATTENTION && m != EX_ROLLOUT) continue;
-        double t0 = now_s();
-        err_code rc = m == EX_ATTENTION ? ex_vit_attention(&vcap, &results[n_results], &err)
-                                        : ex_vit_rollout(&vcap, results[i].map, &results[n_results], &err);
-        if (rc) goto done;
-        seconds[n_results++] = now_s() - t0;
-    }
+    ex_job job = {.l = l, .img = &orig, .question = question, .methods = mask, .opt = &opt, .target = target,
+                  .bbox = bbox_arg ? box : NULL, .vit_side = true, .progress = tty ? progress : NULL};
+    if (ex_job_run(&job, &oc, &err)) goto done;
+    /* the answer, from the same image tokens and prompt */
+    if (llava_prefill(l, &oc.pr, &oc.im, NULL, &err)) goto done;
+    llava_gen_params_t gp = llava_default_gen();
+    gp.n_predict = 16;
+    if (llava_generate(l, &gp, &ans, &err)) goto done;
+    const ex_capture_t *capp = &oc.cap;
 
     /* the target's text: the user's word, or the decoded answer token */
     char word[128] = "", piece[128] = "";
     size_t plen = 0;
-    const char *pc = tok_piece(l->tok, cap.target, &plen);
+    const char *pc = tok_piece(l->tok, capp->target, &plen);
     if (pc && plen < sizeof piece) memcpy(piece, pc, plen), piece[plen] = '\0';
     if (target_word) snprintf(word, sizeof word, "%s", target_word);
-    else if (tok_decode(l->tok, &cap.target, 1, true, word, sizeof word, NULL, &err)) goto done;
+    else if (tok_decode(l->tok, &capp->target, 1, true, word, sizeof word, NULL, &err)) goto done;
 
     if (font_load(&font, NULL, &err)) goto done;
     rp_context rc = {.outdir = outdir, .image_path = image, .original = &orig, .model_image = &model_img,
-                     .geom = &im.geom, .lm_path = l->lm_path, .mmproj_path = l->mmproj_path,
+                     .geom = &oc.im.geom, .lm_path = l->lm_path, .mmproj_path = l->mmproj_path,
                      .question = question, .answer = ans.text, .target_word = word, .target_source = source,
-                     .target_piece = piece, .target_id = cap.target, .T = in.T, .p_target = cap.p_target,
-                     .logp_target = cap.logp_target, .img_start = pr.image_start, .n_image = pr.n_image,
-                     .grid_h = im.grid, .grid_w = im.grid, .font = font, .cmap = cmap, .nearest = nearest};
+                     .target_piece = piece, .target_id = capp->target, .T = oc.pr.n - 1,
+                     .p_target = capp->p_target, .logp_target = capp->logp_target, .img_start = oc.pr.image_start,
+                     .n_image = oc.pr.n_image, .grid_h = oc.im.grid, .grid_w = oc.im.grid, .font = font, .cmap = cmap,
+                     .nearest = nearest};
     char report[4096];
-    if (report_write(&rc, results, n_results, seconds, report, sizeof report, &err)) goto done;
+    if (report_write(&rc, oc.results, oc.n_results, oc.seconds, report, sizeof report, &err)) goto done;
 
     printf("answer: %s\n", ans.text);
-    printf("target: \"%s\" (id %d, p = %.4f)\n", word, cap.target, cap.p_target);
-    for (int i = 0; i < n_results; i++)
-        printf("%-13s %7.2f s  %s\n", ex_method_name(results[i].method), seconds[i], results[i].agg);
+    printf("target: \"%s\" (id %d, p = %.4f)\n", word, capp->target, capp->p_target);
+    for (int i = 0; i < oc.n_results; i++)
+        printf("%-13s %7.2f s  %s\n", ex_method_name(oc.results[i].method), oc.seconds[i], oc.results[i].agg);
     printf("figures and arrays in %s/\nreport: %s\n", outdir, report);
     status = 0;
 done:
     if (status) fprintf(stderr, "llava-mech explain: %s\n", err.msg);
-    for (int i = 0; i < n_results; i++) ex_result_free(&results[i]);
-    ex_capture_free(&cap);
-    ex_vit_capture_free(&vcap);
+    ex_outcome_free(&oc);
     font_free(font);
-    free(obj);
     free(baseline);
     llava_answer_free(&ans);
-    llava_prompt_free(&pr);
-    llava_image_free(&im);
     img_free(&model_img);
     img_free(&orig);
     llava_free(l);
