@@ -4,6 +4,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "analysis/evalmap.h"
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -91,4 +93,26 @@ err_code ex_job_run(const ex_job *job, ex_outcome *out, err_t *err) {
 fail:
     ex_outcome_free(out);
     return rc;
+}
+
+cJSON *ex_outcome_scores(const ex_outcome *out, const uint8_t *mask, int w, int h, int label, const double *bbox) {
+    const pp_geom *g = &out->im.geom;
+    const int P = g->grid * g->grid;
+    uint8_t *cells = malloc((size_t)P), *dil = malloc((size_t)P);
+    cJSON *j = NULL;
+    if (cells && dil && em_object_cells(g, mask, w, h, label, bbox, cells) > 0) {
+        memcpy(dil, cells, (size_t)P);
+        em_dilate(dil, g->grid, g->grid, 1);
+        j = cJSON_CreateObject();
+        for (int i = 0; i < out->n_results; i++) {
+            const ex_result *r = &out->results[i];
+            if (!r->map) continue;
+            cJSON *m = cJSON_AddObjectToObject(j, ex_method_name(r->method));
+            cJSON_AddBoolToObject(m, "pointing", em_pointing(r->map, dil, P));
+            cJSON_AddItemToObject(m, "mass", ex_json_number(em_mass_in(r->map, cells, P)));
+        }
+    }
+    free(cells);
+    free(dil);
+    return j;
 }

@@ -37,6 +37,11 @@ err_code ex_job_run(const ex_job *job, ex_outcome *out, err_t *err);
 void ex_outcome_free(ex_outcome *out);
 /* The result of method m, or NULL when it did not run. */
 const ex_result *ex_outcome_find(const ex_outcome *out, ex_method m);
+/* Pointing game (top-1 patch inside the object's cells dilated by one patch) and
+ * mass in mask for every result that has a map (analysis/evalmap.h): an object
+ * {method: {"pointing": bool, "mass": number}}, or NULL when the object covers no
+ * cell. mask (w x h labels) may be NULL: then bbox decides the object's cells. */
+cJSON *ex_outcome_scores(const ex_outcome *out, const uint8_t *mask, int w, int h, int label, const double *bbox);
 /* Patches whose cell centre (in original pixels) lies inside the box; returns the count. */
 int ex_bbox_patches(const pp_geom *g, const double box[4], int32_t *out);
 

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "analysis/explain_job.h"
 #include "commands.h"
 #include "language/llava.h"
 #include "toy/vqa.h"
@@ -20,6 +21,7 @@ static void vqa_usage(FILE *f) {
             "usage: llava-mech vqa DATASET.jsonl -o OUTDIR [-m LM.gguf --mmproj MMPROJ.gguf]\n"
             "                      [--expect SUMMARY.json] [--tolerance X] [--shard I/N] [--limit K]\n"
             "                      [--threads T] [--pipeline pad|crop] [--n-predict K]\n"
+            "                      [--explain METHODS]\n"
             "       llava-mech vqa merge SHARD_OUTDIR... -o OUTDIR [--allow-partial]\n"
             "                      [--expect SUMMARY.json] [--tolerance X]\n"
             "\n"
@@ -39,6 +41,11 @@ static void vqa_usage(FILE *f) {
             "  --threads T     CPU threads (default: all)\n"
             "  --pipeline P    image preprocessing: pad (default, llama.cpp) or crop (HF)\n"
             "  --n-predict K   max generated tokens per answer (default 8)\n"
+            "  --explain M     also explain every answer whose example names a target object\n"
+            "                  (methods as in 'explain', e.g. occlusion,knockout or all) and score\n"
+            "                  each map: pointing game (top patch inside the object's mask dilated by\n"
+            "                  one patch) and mass in mask; per example in results.jsonl, per method\n"
+            "                  and type in summary.json (\"explain\")\n"
             "merge: concatenates shard outputs (same data set, model and pipeline; every shard\n"
             "0..N-1 present unless --allow-partial) and recomputes the summary.\n"
             "Exit status: 0 ok, 1 error, 2 bad arguments, 3 accuracy below --expect.\n");
@@ -95,6 +102,13 @@ static void print_summary(const cJSON *s) {
     printf("%-10s %6.0f %8.0f %9.4f\n", "overall", cJSON_GetObjectItemCaseSensitive(s, "n")->valuedouble,
            cJSON_GetObjectItemCaseSensitive(s, "correct")->valuedouble,
            cJSON_GetObjectItemCaseSensitive(s, "accuracy")->valuedouble);
+    const cJSON *ex = cJSON_GetObjectItemCaseSensitive(s, "explain");
+    if (!ex) return;
+    printf("\n%-14s %6s %9s %14s\n", "explain", "n", "pointing", "mass in mask");
+    for (const cJSON *m = ex->child; m; m = m->next)
+        printf("%-14s %6.0f %9.4f %14.4f\n", m->string, cJSON_GetObjectItemCaseSensitive(m, "n")->valuedouble,
+               cJSON_GetObjectItemCaseSensitive(m, "pointing")->valuedouble,
+               cJSON_GetObjectItemCaseSensitive(m, "mass")->valuedouble);
 }
 
 /* --expect: 0 when met, EXIT_REGRESSION (after one stderr line per failure), 1 on a
@@ -191,6 +205,39 @@ static err_code ask_model(void *vctx, const char *image_path, const char *questi
     return rc;
 }
 
+typedef struct {
+    llava_t *l;
+    unsigned methods;
+    ex_options opt;
+} explain_ctx;
+
+/* Explains the example's answer and scores each map against the target's mask (or box). */
+static err_code explain_example(void *vctx, const vqa_example *e, cJSON **out, err_t *err) {
+    explain_ctx *c = vctx;
+    *out = NULL;
+    if (!e->has_target) return ERR_OK;
+    img_t img = {0}, mask = {0};
+    err_code rc = img_load(&img, e->image_path, NULL, err);
+    if (!rc && e->mask_path) rc = img_load(&mask, e->mask_path, NULL, err);
+    ex_outcome oc;
+    ex_job job = {.l = c->l, .img = &img, .question = e->question, .methods = c->methods, .opt = &c->opt,
+                  .target = -1, .bbox = e->target_bbox, .vit_side = true};
+    if (!rc) rc = ex_job_run(&job, &oc, err);
+    if (!rc) {
+        uint8_t *labels = NULL;
+        if (mask.rgb && mask.w == img.w && mask.h == img.h) {
+            labels = malloc((size_t)mask.w * mask.h);
+            for (size_t i = 0; labels && i < (size_t)mask.w * mask.h; i++) labels[i] = mask.rgb[3 * i];
+        }
+        *out = ex_outcome_scores(&oc, labels, img.w, img.h, e->target_label, e->target_bbox);
+        free(labels);
+        ex_outcome_free(&oc);
+    }
+    img_free(&mask);
+    img_free(&img);
+    return rc;
+}
+
 static void progress(void *ctx, size_t done, size_t total, size_t correct) {
     (void)ctx;
     if (done % 10 == 0 || done == total)
@@ -200,7 +247,7 @@ static void progress(void *ctx, size_t done, size_t total, size_t correct) {
 
 int cmd_vqa(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "merge")) return vqa_merge_cmd(argc - 1, argv + 1);
-    const char *data = NULL, *out = NULL, *lm = NULL, *mmproj = NULL, *expect = NULL;
+    const char *data = NULL, *out = NULL, *lm = NULL, *mmproj = NULL, *expect = NULL, *explain = NULL;
     double tol = 0.01;
     size_t shard = 0, n_shards = 1, limit = 0, threads = 0, n_predict = 8;
     llava_params_t p = llava_default_params();
@@ -237,6 +284,8 @@ int cmd_vqa(int argc, char **argv) {
         } else if (!strcmp(a, "--n-predict") && has_val) {
             if (!parse_size(argv[++i], &n_predict) || n_predict < 1 || n_predict > 4096)
                 return fail(EXIT_USAGE, "--n-predict: '%s' is not in 1..4096", argv[i]);
+        } else if (!strcmp(a, "--explain") && has_val) {
+            explain = argv[++i];
         } else if (!strcmp(a, "--pipeline") && has_val) {
             int pp = pp_pipeline_from_name(argv[++i]);
             if (pp < 0) return fail(EXIT_USAGE, "--pipeline: '%s' is not pad or crop", argv[i]);
@@ -253,6 +302,9 @@ int cmd_vqa(int argc, char **argv) {
     if (!lm != !mmproj) return fail(EXIT_USAGE, "-m and --mmproj go together (or neither: the shipped model)");
 
     err_t err = {0};
+    explain_ctx xc = {0};
+    ex_options_default(&xc.opt);
+    if (explain && ex_methods_parse(explain, &xc.methods, &err)) return fail(EXIT_USAGE, "--explain: %s", err.msg);
     vqa_dataset d;
     if (vqa_dataset_load(&d, data, &err)) return fail(1, "%s", err.msg);
     vqa_run_opts o = {0};
@@ -291,6 +343,7 @@ int cmd_vqa(int argc, char **argv) {
     cJSON_AddStringToObject(meta, "pipeline", pp_pipeline_name(l->params.pipeline));
     cJSON_AddStringToObject(meta, "template", tpl_name(l->params.tpl));
     cJSON_AddNumberToObject(meta, "n_predict", (double)n_predict);
+    if (explain) cJSON_AddStringToObject(meta, "explain_methods", explain);
     cJSON_AddNumberToObject(ds_info, "n", (double)d.n);
     cJSON_AddItemToObject(meta, "dataset", ds_info);
     cJSON *sh = cJSON_AddObjectToObject(meta, "shard");
@@ -312,6 +365,11 @@ int cmd_vqa(int argc, char **argv) {
         goto done;
     }
     if (isatty(STDERR_FILENO)) o.progress = progress;
+    if (explain) {
+        xc.l = l;
+        o.explain = explain_example;
+        o.explain_ctx = &xc;
+    }
     model_ctx mc = {l, llava_default_gen()};
     mc.g.n_predict = (int)n_predict;
     vqa_results rs = {0};

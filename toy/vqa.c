@@ -27,6 +27,7 @@ static void example_free(vqa_example *e) {
     free(e->answer);
     free(e->type);
     free(e->image_path);
+    free(e->mask_path);
 }
 
 void vqa_dataset_free(vqa_dataset *d) {
@@ -45,6 +46,41 @@ static size_t dir_len(const char *path) {
 static const char *str_field(const cJSON *j, const char *key) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
     return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static bool bbox_of(const cJSON *o, double b[4]) {
+    const cJSON *bb = cJSON_GetObjectItemCaseSensitive(o, "bbox");
+    if (!cJSON_IsArray(bb) || cJSON_GetArraySize(bb) != 4) return false;
+    for (int k = 0; k < 4; k++) {
+        const cJSON *v = cJSON_GetArrayItem(bb, k);
+        if (!cJSON_IsNumber(v)) return false;
+        b[k] = v->valuedouble;
+    }
+    return b[0] < b[2] && b[1] < b[3];
+}
+
+/* "target" {bbox}, and the mask label: the index + 1 of the object with the same box. */
+static void parse_target(vqa_example *e, const cJSON *j, const char *path, size_t dlen) {
+    e->target_label = -1;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "target");
+    if (!cJSON_IsObject(t) || !bbox_of(t, e->target_bbox)) return;
+    e->has_target = true;
+    const cJSON *objs = cJSON_GetObjectItemCaseSensitive(j, "objects");
+    int i = 0;
+    for (const cJSON *o = cJSON_IsArray(objs) ? objs->child : NULL; o; o = o->next, i++) {
+        double b[4];
+        if (bbox_of(o, b) && !memcmp(b, e->target_bbox, sizeof b)) {
+            e->target_label = i + 1;
+            break;
+        }
+    }
+    const char *mask = str_field(j, "mask");
+    if (mask && e->target_label > 0) {
+        size_t n = strlen(mask) + dlen + 1;
+        e->mask_path = malloc(n);
+        if (e->mask_path && mask[0] == '/') snprintf(e->mask_path, n, "%s", mask);
+        else if (e->mask_path) snprintf(e->mask_path, n, "%.*s%s", (int)dlen, path, mask);
+    }
 }
 
 static err_code parse_example(vqa_example *e, const char *line, const char *path, size_t lineno, size_t dlen,
@@ -82,6 +118,7 @@ static err_code parse_example(vqa_example *e, const char *line, const char *path
         else
             snprintf(e->image_path, n, "%.*s%s", (int)dlen, path, image);
     }
+    parse_target(e, j, path, dlen);
     cJSON_Delete(j);
     if (!e->id || !e->image || !e->question || !e->answer || !e->type || !e->image_path)
         return err_set(err, ERR_NOMEM, "%s:%zu: out of memory", path, lineno);
@@ -159,6 +196,7 @@ static void result_free(vqa_result *r) {
     free(r->expected);
     free(r->answer);
     free(r->type);
+    cJSON_Delete(r->explain);
 }
 
 void vqa_results_free(vqa_results *rs) {
@@ -193,6 +231,7 @@ char *vqa_result_line(const vqa_result *r) {
     cJSON_AddStringToObject(j, "type", r->type ? r->type : "other");
     /* milliseconds rounded to microseconds: keeps lines short and diffable */
     cJSON_AddNumberToObject(j, "ms", (double)llround(r->ms * 1000.0) / 1000.0);
+    if (r->explain) cJSON_AddItemToObject(j, "explain", cJSON_Duplicate(r->explain, true));
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return s;
@@ -239,6 +278,8 @@ err_code vqa_results_load(vqa_results *rs, const char *path, err_t *err) {
         r->correct = r->answer && r->expected && vqa_match(r->answer, r->expected);
         const cJSON *ms = cJSON_GetObjectItemCaseSensitive(j, "ms");
         r->ms = cJSON_IsNumber(ms) ? ms->valuedouble : 0;
+        const cJSON *ex = cJSON_GetObjectItemCaseSensitive(j, "explain");
+        if (cJSON_IsObject(ex)) r->explain = cJSON_Duplicate(ex, true);
         cJSON_Delete(j);
         if (!r->id || !r->image || !r->question || !r->expected || !r->answer || !r->type)
             rc = err_set(err, ERR_NOMEM, "%s: out of memory", path);
@@ -318,6 +359,8 @@ err_code vqa_run(const vqa_dataset *d, vqa_answer_fn fn, void *fn_ctx, const vqa
         if (!r->id || !r->image || !r->question || !r->expected || !r->answer || !r->type)
             return err_set(err, ERR_NOMEM, "out of memory after %zu results", out->n);
         correct += r->correct;
+        if (o->explain && (rc = o->explain(o->explain_ctx, e, &r->explain, err)))
+            return err_prefix(err, "example %s (number %zu of %s): explain", e->id, i + 1, d->path);
         if (o->results_out) {
             char *line = vqa_result_line(r);
             if (!line) return err_set(err, ERR_NOMEM, "out of memory writing a result");
@@ -348,6 +391,46 @@ static void add_count(cJSON *obj, const char *key, double by) {
 }
 
 static double ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
+
+/* Adds one example's score of a method into {n, hits, mass_sum}. */
+static void explain_add(cJSON *acc, const cJSON *score) {
+    const cJSON *hit = cJSON_GetObjectItemCaseSensitive(score, "pointing");
+    const cJSON *mass = cJSON_GetObjectItemCaseSensitive(score, "mass");
+    if (!cJSON_IsBool(hit) || !cJSON_IsNumber(mass)) return;
+    add_count(acc, "n", 1);
+    add_count(acc, "hits", cJSON_IsTrue(hit));
+    add_count(acc, "mass_sum", mass->valuedouble);
+}
+
+static void explain_finish(cJSON *acc) {
+    cJSON *n = cJSON_GetObjectItemCaseSensitive(acc, "n");
+    cJSON *hits = cJSON_DetachItemFromObjectCaseSensitive(acc, "hits");
+    cJSON *mass = cJSON_DetachItemFromObjectCaseSensitive(acc, "mass_sum");
+    double dn = cJSON_IsNumber(n) ? n->valuedouble : 0;
+    cJSON_AddNumberToObject(acc, "pointing", ratio(hits ? hits->valuedouble : 0, dn));
+    cJSON_AddNumberToObject(acc, "mass", ratio(mass ? mass->valuedouble : 0, dn));
+    cJSON_Delete(hits);
+    cJSON_Delete(mass);
+}
+
+static cJSON *explain_summary(const vqa_results *rs) {
+    cJSON *out = NULL;
+    for (size_t i = 0; i < rs->n; i++) {
+        const vqa_result *r = &rs->r[i];
+        for (const cJSON *m = r->explain ? r->explain->child : NULL; m; m = m->next) {
+            if (!m->string) continue;
+            if (!out) out = cJSON_CreateObject();
+            cJSON *acc = obj_child(out, m->string);
+            explain_add(acc, m);
+            explain_add(obj_child(obj_child(acc, "per_type"), r->type), m);
+        }
+    }
+    for (cJSON *m = out ? out->child : NULL; m; m = m->next) {
+        explain_finish(m);
+        for (cJSON *t = cJSON_GetObjectItemCaseSensitive(m, "per_type")->child; t; t = t->next) explain_finish(t);
+    }
+    return out;
+}
 
 cJSON *vqa_summary(const vqa_results *rs, const cJSON *meta) {
     cJSON *s = cJSON_CreateObject();
@@ -381,6 +464,8 @@ cJSON *vqa_summary(const vqa_results *rs, const cJSON *meta) {
     cJSON_AddItemToObject(s, "per_type", per);
     cJSON_AddItemToObject(s, "confusion", conf);
     cJSON_AddNumberToObject(s, "mean_ms", ratio(ms, (double)rs->n));
+    cJSON *ex = explain_summary(rs);
+    if (ex) cJSON_AddItemToObject(s, "explain", ex);
     return s;
 }
 

@@ -41,6 +41,13 @@
 typedef struct {
     char *id, *image, *question, *answer, *type;
     char *image_path; /* image resolved against the data set's directory */
+    /* Optional ground truth for explanation checks (toy-world data sets): the target
+     * object's box [x0, y0, x1, y1) and, when the line has "mask" and the target is one
+     * of "objects", the mask file and the target's label in it (index + 1). */
+    bool has_target;
+    double target_bbox[4];
+    char *mask_path;  /* NULL when absent */
+    int target_label; /* -1 when unknown */
 } vqa_example;
 
 typedef struct {
@@ -68,6 +75,7 @@ typedef struct {
     char match[VQA_WORD_MAX]; /* normalised answer */
     bool correct;
     double ms;
+    cJSON *explain; /* optional per-method scores {method: {"pointing": bool, "mass": number}}, owned */
 } vqa_result;
 
 typedef struct {
@@ -81,8 +89,14 @@ void vqa_results_free(vqa_results *rs);
 err_code vqa_shard_range(size_t n, size_t limit, size_t shard, size_t n_shards, size_t *begin, size_t *end,
                          err_t *err);
 
+/* Scores explanations of one answered example (vqa --explain); *out receives an
+ * owned JSON object or NULL when the example has nothing to score. */
+typedef err_code (*vqa_explain_fn)(void *ctx, const vqa_example *e, cJSON **out, err_t *err);
+
 typedef struct {
     size_t begin, end;  /* example range (vqa_shard_range) */
+    vqa_explain_fn explain; /* optional */
+    void *explain_ctx;
     FILE *results_out;  /* optional: each result line is written and flushed as it comes */
     /* optional progress callback after every example */
     void (*progress)(void *ctx, size_t done, size_t total, size_t correct);
@@ -97,7 +111,10 @@ char *vqa_result_line(const vqa_result *r);
 /* Appends the results of a results.jsonl file. */
 err_code vqa_results_load(vqa_results *rs, const char *path, err_t *err);
 
-/* Summary of the results; the items of meta (may be NULL) are copied in first. */
+/* Summary of the results; the items of meta (may be NULL) are copied in first. When
+ * results carry explanation scores, "explain" holds per method {n, pointing, mass,
+ * per_type {type: {n, pointing, mass}}}: the pointing-game accuracy and the mean
+ * mass-in-mask, recomputed from the per-example scores (so merged shards agree). */
 cJSON *vqa_summary(const vqa_results *rs, const cJSON *meta);
 
 /* Regression check: every accuracy in expected (overall and per type) must be met by
