@@ -38,7 +38,7 @@ static void vqa_usage(FILE *f) {
             "  --shard I/N     run only the I-th of N contiguous blocks (0 <= I < N), e.g. one per\n"
             "                  machine; combine the outputs with 'vqa merge'\n"
             "  --limit K       only the first K examples (applied before sharding)\n"
-            "  --threads T     CPU threads (default: all)\n"
+            "  -t, --threads T CPU threads (default: all)\n"
             "  --pipeline P    image preprocessing: pad (default, llama.cpp) or crop (HF)\n"
             "  --n-predict K   max generated tokens per answer (default 8)\n"
             "  --explain M     also explain every answer whose example names a target object\n"
@@ -278,7 +278,7 @@ int cmd_vqa(int argc, char **argv) {
         } else if (!strcmp(a, "--limit") && has_val) {
             if (!parse_size(argv[++i], &limit) || limit == 0)
                 return fail(EXIT_USAGE, "--limit: '%s' is not a positive count", argv[i]);
-        } else if (!strcmp(a, "--threads") && has_val) {
+        } else if ((!strcmp(a, "--threads") || !strcmp(a, "-t")) && has_val) {
             if (!parse_size(argv[++i], &threads) || threads > 1024)
                 return fail(EXIT_USAGE, "--threads: '%s' is not a thread count", argv[i]);
         } else if (!strcmp(a, "--n-predict") && has_val) {
