@@ -7,7 +7,7 @@
  *       assets/model/llava-mech-toy-mmproj.gguf assets/vqa/images/000000.png \
  *       tests/golden/lm/toy.ids.npy tests/golden/lm/toy --n-greedy 4 \
  *       --question "What color is the circle?" --bin build/llava-mech
- *   stat -c %s assets/model/llava-mech-toy-{lm,mmproj}.gguf > tests/golden/lm/toy.sizes.txt
+ *   sha256sum assets/model/llava-mech-toy-{lm,mmproj}.gguf > tests/golden/lm/toy.sha256.txt
  * checks prompt ids, first-answer-token logits and the greedy answer against the
  * reference (HF CLIP + projector + LLaMA in float64). */
 #include <math.h>
@@ -20,6 +20,7 @@
 #include "core/presets.h"
 #include "core/quant.h"
 #include "language/llava.h"
+#include "toy/vqa.h"
 #include "tests/testutil.h"
 
 #define LM "llava_test_tiny_lm.gguf"
@@ -86,13 +87,14 @@ static int on_pattern(void *user, const hook_info *info, float *data) {
 #define TOY_MMPROJ LM_SOURCE_DIR "/" LLAVA_DEFAULT_MMPROJ
 #define TOY_GOLD LM_SOURCE_DIR "/tests/golden/lm/toy"
 
-static long file_size(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fclose(f);
-    return n;
+/* The model file's SHA-256 equals the one recorded with the goldens. */
+static bool same_sha(const char *path, const char *want) {
+    err_t e = {0};
+    cJSON *info = vqa_file_info(path, &e);
+    const cJSON *h = info ? cJSON_GetObjectItem(info, "sha256") : NULL;
+    bool ok = cJSON_IsString(h) && !strcmp(h->valuestring, want);
+    cJSON_Delete(info);
+    return ok;
 }
 
 static void test_toy_golden(void) {
@@ -102,11 +104,11 @@ static void test_toy_golden(void) {
         printf("toy golden: none committed yet (%s)\n", e.msg);
         return;
     }
-    long want_lm = -1, want_mm = -1;
-    FILE *f = fopen(TOY_GOLD ".sizes.txt", "r");
-    CHECK(f && fscanf(f, "%ld %ld", &want_lm, &want_mm) == 2);
+    char sha_lm[80] = "", sha_mm[80] = "";
+    FILE *f = fopen(TOY_GOLD ".sha256.txt", "r");
+    CHECK(f && fscanf(f, "%64s %*s %64s", sha_lm, sha_mm) == 2);
     if (f) fclose(f);
-    CHECK_MSG(file_size(TOY_LM) == want_lm && file_size(TOY_MMPROJ) == want_mm,
+    CHECK_MSG(same_sha(TOY_LM, sha_lm) && same_sha(TOY_MMPROJ, sha_mm),
               "the shipped model changed since tests/golden/lm/toy.* were made: regenerate them (see the header)");
     CHECK_OK(npy_read(TOY_GOLD ".first_logits.npy", &logits, &e), &e);
     CHECK_OK(npy_read(TOY_GOLD ".greedy.npy", &greedy, &e), &e);
