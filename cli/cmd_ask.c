@@ -32,7 +32,8 @@ static void usage(FILE *f) {
             "  --top-p P            nucleus sampling mass (default 1 = off)\n"
             "  --seed S             sampling seed (default 0)\n"
             "  --template T         llava (default: USER: <image>\\n{q} ASSISTANT:), llava-sys, raw\n"
-            "  --pipeline P         pad (default, as llama.cpp and LLaVA-1.5) or crop (HF processor)\n"
+            "  --pipeline P         pad (default: LLaVA-1.5's pad-to-square), crop (HF processor), or\n"
+            "                       llamacpp (llama.cpp's resize-then-letterbox, to reproduce its tokens)\n"
             "  --exact              f32 activations when decoding with quantized weights (default:\n"
             "                       8-bit activations and integer dots, as llama.cpp)\n"
             "  --json               print answer, token ids, log-probabilities, image span, timings\n"
@@ -225,7 +226,7 @@ int cmd_ask(int argc, char **argv) {
             p.tpl = (tpl_kind)t;
         } else if (!strcmp(a, "--pipeline")) {
             int pp = pp_pipeline_from_name(v);
-            if (pp < 0) return fail("--pipeline '%s': expected pad or crop", v);
+            if (pp < 0) return fail("--pipeline '%s': expected pad, crop or llamacpp", v);
             p.pipeline = (pp_pipeline)pp;
         } else
             return fail("unknown option '%s' (try --help)", a);

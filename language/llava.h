@@ -49,7 +49,7 @@ typedef struct {
     const char *lm_path;     /* NULL: the shipped default model */
     const char *mmproj_path; /* NULL: the shipped default model */
     int n_threads;           /* <= 0: all online CPUs */
-    pp_pipeline pipeline;    /* PP_PAD (default, llama.cpp's choice) or PP_CROP */
+    pp_pipeline pipeline;    /* PP_PAD (default), PP_CROP or PP_LLAMACPP (vision/preprocess.h) */
     tpl_kind tpl;            /* TPL_LLAVA default */
     int64_t n_ctx;           /* <= 0: the LM's context_length */
     int64_t n_batch;         /* <= 0: whole context up to 1024 rows per chunk */
