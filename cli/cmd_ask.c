@@ -79,37 +79,11 @@ static double now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
-/* Copies s into a new buffer with every invalid UTF-8 sequence replaced by U+FFFD:
- * a generated answer may stop inside a multi-byte character, and JSON must be UTF-8. */
+/* A new buffer holding s with invalid UTF-8 replaced by U+FFFD (JSON must be UTF-8). */
 static char *utf8_clean(const char *s) {
     size_t n = strlen(s);
-    char *out = malloc(3 * n + 1), *o = out;
-    if (!out) return NULL;
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < n;) {
-        int len = u[i] < 0x80 ? 1 : (u[i] >> 5) == 6 ? 2 : (u[i] >> 4) == 14 ? 3 : (u[i] >> 3) == 30 ? 4 : 0;
-        bool ok = len > 0 && i + (size_t)len <= n;
-        for (int k = 1; ok && k < len; k++) ok = (u[i + k] & 0xC0) == 0x80;
-        if (ok && len == 2) ok = u[i] >= 0xC2;
-        if (ok && len == 3) {
-            unsigned cp = ((u[i] & 0x0Fu) << 12) | ((u[i + 1] & 0x3Fu) << 6) | (u[i + 2] & 0x3Fu);
-            ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
-        }
-        if (ok && len == 4) {
-            unsigned cp = ((u[i] & 0x07u) << 18) | ((u[i + 1] & 0x3Fu) << 12);
-            ok = cp >= 0x10000 && cp <= 0x10FFFF;
-        }
-        if (ok) {
-            memcpy(o, u + i, (size_t)len);
-            o += len;
-            i += (size_t)len;
-        } else {
-            memcpy(o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            i++;
-        }
-    }
-    *o = '\0';
+    char *out = malloc(3 * n + 1);
+    if (out) tok_utf8_sanitize(s, n, out);
     return out;
 }
 

@@ -202,12 +202,14 @@ int cmd_explain(int argc, char **argv) {
     const ex_capture_t *capp = &oc.cap;
 
     /* the target's text: the user's word, or the decoded answer token */
-    char word[128] = "", piece[128] = "";
+    char word[3 * 128 + 1] = "", raw[128] = "", piece[3 * 128 + 1] = "";
     size_t plen = 0;
     const char *pc = tok_piece(l->tok, capp->target, &plen);
-    if (pc && plen < sizeof piece) memcpy(piece, pc, plen), piece[plen] = '\0';
+    if (pc && plen < sizeof raw) tok_utf8_sanitize(pc, plen, piece);
     if (target_word) snprintf(word, sizeof word, "%s", target_word);
-    else if (tok_decode(l->tok, &capp->target, 1, true, word, sizeof word, NULL, &err)) goto done;
+    else if (tok_decode(l->tok, &capp->target, 1, true, raw, sizeof raw, NULL, &err)) goto done;
+    /* one byte-fallback token can be part of a character: keep the report valid UTF-8 */
+    if (!target_word) tok_utf8_sanitize(raw, strlen(raw), word);
 
     if (font_load(&font, NULL, &err)) goto done;
     rp_context rc = {.outdir = outdir, .image_path = image, .original = &orig, .model_image = &model_img,

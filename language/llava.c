@@ -236,38 +236,6 @@ static float log_prob(const float *logits, int n, int32_t tok) {
     return (float)((double)(logits[tok] - mx) - log(s));
 }
 
-/* Copies n bytes of s into out (3n+1 bytes) with every invalid UTF-8 sequence replaced
- * by U+FFFD: byte-fallback tokens can end an answer inside a character, and callers
- * put the text into JSON. */
-static void utf8_sanitize(const char *s, size_t n, char *out) {
-    const unsigned char *u = (const unsigned char *)s;
-    char *o = out;
-    for (size_t i = 0; i < n;) {
-        int len = u[i] < 0x80 ? 1 : (u[i] >> 5) == 6 ? 2 : (u[i] >> 4) == 14 ? 3 : (u[i] >> 3) == 30 ? 4 : 0;
-        bool ok = len > 0 && i + (size_t)len <= n;
-        for (int k = 1; ok && k < len; k++) ok = (u[i + k] & 0xC0) == 0x80;
-        if (ok && len == 2) ok = u[i] >= 0xC2;
-        if (ok && len == 3) {
-            unsigned cp = ((u[i] & 0x0Fu) << 12) | ((u[i + 1] & 0x3Fu) << 6);
-            ok = cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF);
-        }
-        if (ok && len == 4) {
-            unsigned cp = ((u[i] & 0x07u) << 18) | ((u[i + 1] & 0x3Fu) << 12);
-            ok = cp >= 0x10000 && cp <= 0x10FFFF;
-        }
-        if (ok) {
-            memcpy(o, u + i, (size_t)len);
-            o += len;
-            i += (size_t)len;
-        } else {
-            memcpy(o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            i++;
-        }
-    }
-    *o = '\0';
-}
-
 err_code llava_generate(llava_t *l, const llava_gen_params_t *g, llava_answer_t *out, err_t *err) {
     const int V = l->lm->cfg.n_vocab;
     const int n_max = g->n_predict > 0 ? g->n_predict : 0;
@@ -311,7 +279,7 @@ err_code llava_generate(llava_t *l, const llava_gen_params_t *g, llava_answer_t 
     if (rc) return rc;
     char *clean = malloc(3 * len + 1);
     if (!clean) return err_set(err, ERR_NOMEM, "out of memory for the answer text");
-    utf8_sanitize(out->text, len, clean);
+    tok_utf8_sanitize(out->text, len, clean);
     free(out->text);
     out->text = clean;
     return ERR_OK;

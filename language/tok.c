@@ -137,6 +137,24 @@ bool tok_utf8_valid(const char *s, size_t len, size_t *bad_offset) {
     return true;
 }
 
+size_t tok_utf8_sanitize(const char *s, size_t len, char *out) {
+    size_t o = 0;
+    for (size_t i = 0; i < len;) {
+        size_t n = tok_utf8_len(s + i, len - i);
+        if (n) {
+            memcpy(out + o, s + i, n);
+            o += n;
+            i += n;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
 void tok_free(tok_t *t) {
     if (!t) return;
     free(t->blob);

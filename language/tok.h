@@ -90,6 +90,10 @@ err_code tok_decode(const tok_t *t, const int32_t *ids, int64_t n, bool strip_le
  * tok_utf8_valid: false with *bad_offset at the first bad byte. */
 size_t tok_utf8_len(const char *s, size_t len);
 bool tok_utf8_valid(const char *s, size_t len, size_t *bad_offset);
+/* Copies len bytes of s into out (3*len+1 bytes), replacing every byte that does not
+ * start a valid sequence by U+FFFD, NUL-terminated; returns the bytes written. A
+ * generated answer can stop inside a character, and JSON output must be UTF-8. */
+size_t tok_utf8_sanitize(const char *s, size_t len, char *out);
 
 /* LLaVA prompt templates:
  *   TPL_LLAVA     "USER: <image>\n{question} ASSISTANT:"          (HF llava-hf)

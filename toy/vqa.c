@@ -3,6 +3,8 @@
  * vqa_sha256.c. */
 #include "vqa.h"
 
+#include "../language/tok.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -308,32 +310,14 @@ static double now_ms(void) {
     return 1e3 * (double)t.tv_sec + 1e-6 * (double)t.tv_nsec;
 }
 
-/* Replaces every byte that is not part of a well-formed UTF-8 sequence (RFC 3629:
- * no overlongs, no surrogates, <= U+10FFFF) by '?', in place, so results.jsonl
- * stays valid JSON text whatever bytes an untrained model emits. */
-static void utf8_sanitize(char *str) {
-    unsigned char *s = (unsigned char *)str;
-    while (*s) {
-        int n = *s < 0x80 ? 1 : (*s >= 0xC2 && *s <= 0xDF) ? 2 : (*s >= 0xE0 && *s <= 0xEF) ? 3
-                                                                : (*s >= 0xF0 && *s <= 0xF4) ? 4 : 0;
-        bool ok = n > 0;
-        for (int k = 1; ok && k < n; k++) ok = (s[k] & 0xC0) == 0x80;
-        if (ok && n == 3) ok = !(s[0] == 0xE0 && s[1] < 0xA0) && !(s[0] == 0xED && s[1] >= 0xA0);
-        if (ok && n == 4) ok = !(s[0] == 0xF0 && s[1] < 0x90) && !(s[0] == 0xF4 && s[1] >= 0x90);
-        if (!ok) {
-            *s++ = '?';
-            continue;
-        }
-        s += n;
-    }
-}
-
 err_code vqa_run(const vqa_dataset *d, vqa_answer_fn fn, void *fn_ctx, const vqa_run_opts *o, vqa_results *out,
                  err_t *err) {
     if (o->begin > o->end || o->end > d->n)
         return err_set(err, ERR_ARG, "%s: example range [%zu, %zu) outside the %zu examples", d->path, o->begin,
                        o->end, d->n);
-    char answer[1024];
+    /* answer as the model gave it; clean with every invalid UTF-8 byte replaced by
+     * U+FFFD, so results.jsonl stays valid JSON text whatever an untrained model emits */
+    char answer[1024], clean[3 * sizeof answer + 1];
     size_t correct = 0;
     for (size_t i = o->begin; i < o->end; i++) {
         const vqa_example *e = &d->ex[i];
@@ -343,7 +327,7 @@ err_code vqa_run(const vqa_dataset *d, vqa_answer_fn fn, void *fn_ctx, const vqa
         double ms = now_ms() - t0;
         if (rc) return err_prefix(err, "example %s (number %zu of %s)", e->id, i + 1, d->path);
         answer[sizeof answer - 1] = 0;
-        utf8_sanitize(answer);
+        tok_utf8_sanitize(answer, strlen(answer), clean);
         vqa_result *r = results_push(out);
         if (!r) return err_set(err, ERR_NOMEM, "out of memory after %zu results", out->n);
         r->index = i;
@@ -351,10 +335,10 @@ err_code vqa_run(const vqa_dataset *d, vqa_answer_fn fn, void *fn_ctx, const vqa
         r->image = dup_str(e->image);
         r->question = dup_str(e->question);
         r->expected = dup_str(e->answer);
-        r->answer = dup_str(answer);
+        r->answer = dup_str(clean);
         r->type = dup_str(e->type);
-        vqa_normalize(answer, r->match);
-        r->correct = vqa_match(answer, e->answer);
+        vqa_normalize(clean, r->match);
+        r->correct = vqa_match(clean, e->answer);
         r->ms = ms;
         if (!r->id || !r->image || !r->question || !r->expected || !r->answer || !r->type)
             return err_set(err, ERR_NOMEM, "out of memory after %zu results", out->n);
