@@ -30,6 +30,9 @@
 #include "core/quant.h"
 #include "language/llama.h"
 
+#include "cli/cli_util.h"
+#define fail(msg) cli_fail("bench lm", 1, "%s", (msg))
+
 static int usage(FILE *f, int code) {
     fprintf(f,
             "usage: llava-mech bench lm [--preset tinyllama-clip-b|llava-1.5-7b] [--type f16|q8_0|q4_k]\n"
@@ -44,10 +47,6 @@ static int usage(FILE *f, int code) {
     return code;
 }
 
-static int fail(const char *msg) {
-    fprintf(stderr, "llava-mech bench lm: %s\n", msg);
-    return 1;
-}
 
 /* Peak RSS since the last reset_peak_rss (VmHWM; writing "5" to clear_refs resets it,
  * Linux >= 4.0), so the bandwidth probe's buffer does not count against the model. */

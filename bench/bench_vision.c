@@ -25,6 +25,9 @@
 #include "vision/preprocess.h"
 #include "vision/vit.h"
 
+#include "cli/cli_util.h"
+#define fail(msg) cli_fail("bench encode", 1, "%s", (msg))
+
 static int usage(FILE *f, int code) {
     fprintf(f, "usage: llava-mech bench encode [--mmproj FILE] [--preset P] [--type f16|f32] [--dir DIR] [-t N]\n"
                "                               [--reps N] [--pipeline pad|crop|llamacpp]\n"
@@ -66,10 +69,6 @@ static int stage_hook(void *user, const hook_info *info, float *data) {
     return 0;
 }
 
-static int fail(const char *msg) {
-    fprintf(stderr, "llava-mech bench encode: %s\n", msg);
-    return 1;
-}
 
 int bench_encode(int argc, char **argv) {
     const char *preset_name = "llava-1.5-7b", *type_name = "f16", *mmproj = NULL;

@@ -14,6 +14,9 @@
 #include "core/npy.h"
 #include "language/llava.h"
 
+#include "cli_util.h"
+#define fail(...) cli_fail("ask", 1, __VA_ARGS__)
+
 static void usage(FILE *f) {
     fprintf(f,
             "usage: llava-mech ask [-m LM.gguf --mmproj MMPROJ.gguf] --image IMG -p QUESTION [options]\n"
@@ -40,20 +43,6 @@ static void usage(FILE *f) {
             "  --logits-out F.npy   write the logits at the last prompt position (float32 [n_vocab])\n");
 }
 
-static int fail(const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
-static int fail(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "llava-mech ask: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 1;
-}
 
 static bool parse_long(const char *s, long lo, long hi, long *out) {
     char *end;

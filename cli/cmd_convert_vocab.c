@@ -15,20 +15,9 @@
 #include "language/spm_model.h"
 #include "language/tok.h"
 
-static int fail(const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
-static int fail(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "llava-mech convert-vocab: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 1;
-}
+#include "cli_util.h"
+#define fail(...) cli_fail("convert-vocab", 1, __VA_ARGS__)
+
 
 static void usage(FILE *f) {
     fprintf(f, "usage: llava-mech convert-vocab SPM.model -o VOCAB.gguf\n"

@@ -17,6 +17,9 @@
 #include "vision/preprocess.h"
 #include "vision/vit.h"
 
+#include "cli_util.h"
+#define fail(msg) cli_fail("encode", 1, "%s", (msg))
+
 static void usage(FILE *f) {
     fprintf(f,
             "usage: llava-mech encode --mmproj MMPROJ.gguf --image IMG -o OUT.npy [options]\n"
@@ -58,10 +61,6 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int fail(const char *msg) {
-    fprintf(stderr, "llava-mech encode: %s\n", msg);
-    return 1;
-}
 
 static err_code write_sidecar(const char *path, const char *mmproj, const char *image, const vit_config *c,
                               const pp_geom *g, double t_pre, double t_vit, err_t *err) {

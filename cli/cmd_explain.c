@@ -15,6 +15,9 @@
 #include "core/npy.h"
 #include "language/llava.h"
 
+#include "cli_util.h"
+#define fail(msg) cli_fail("explain", 1, "%s", (msg))
+
 static void usage(FILE *f) {
     fprintf(f,
             "usage: llava-mech explain METHODS --image IMG -p QUESTION -o OUTDIR [options]\n"
@@ -35,10 +38,6 @@ static void usage(FILE *f) {
             "  --top-k K --top-heads N\n");
 }
 
-static int fail(const char *msg) {
-    fprintf(stderr, "llava-mech explain: %s\n", msg);
-    return 1;
-}
 
 static void progress(void *ctx, const char *stage) {
     (void)ctx;

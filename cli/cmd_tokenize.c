@@ -10,6 +10,9 @@
 #include "language/spm_model.h"
 #include "language/tok.h"
 
+#include "cli_util.h"
+#define fail(...) cli_fail("tokenize", 1, __VA_ARGS__)
+
 #define DEFAULT_VOCAB LM_SOURCE_DIR "/toy/vocab/toy-vocab.gguf"
 
 static void usage(FILE *f) {
@@ -33,20 +36,6 @@ static void usage(FILE *f) {
             DEFAULT_VOCAB);
 }
 
-static int fail(const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
-static int fail(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "llava-mech tokenize: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 1;
-}
 
 static void print_piece(FILE *f, const char *p, size_t len) {
     for (size_t i = 0; i < len; i++) {

@@ -14,6 +14,9 @@
 #include "core/png.h"
 #include "toy/scenes.h"
 
+#include "cli_util.h"
+#define fail(...) cli_fail("toy generate", 1, __VA_ARGS__)
+
 static void toy_usage(FILE *f) {
     fprintf(f,
             "usage: llava-mech toy generate --n N --seed S [--start I] [--size WxH] [--noise|--noise-half] -o DIR\n"
@@ -36,21 +39,6 @@ static void toy_usage(FILE *f) {
             SC_MIN_SIDE, SC_MAX_SIDE);
 }
 
-/* One error line "llava-mech toy generate: ..." (commands.h); returns exit code 1. */
-static int fail(const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
-static int fail(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "llava-mech toy generate: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return 1;
-}
 
 /* Full-string integer parse; false on garbage, sign or overflow. */
 static bool parse_u64(const char *s, unsigned long long *out) {

@@ -15,6 +15,9 @@
 #include "core/quant.h"
 #include "toy/train.h"
 
+#include "cli_util.h"
+#define fail(msg) cli_fail("toy train", 1, "%s", (msg))
+
 #define DEFAULT_VOCAB LM_SOURCE_DIR "/toy/vocab/toy-vocab.gguf"
 #define LM_NAME "llava-mech-toy-lm.gguf"
 #define MMPROJ_NAME "llava-mech-toy-mmproj.gguf"
@@ -58,10 +61,6 @@ static void usage(FILE *f) {
             (unsigned long long)o.seed, TR_SEED_VAL, TR_SEED_TEST);
 }
 
-static int fail(const char *msg) {
-    fprintf(stderr, "llava-mech toy train: %s\n", msg);
-    return 1;
-}
 
 static bool parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
     char *end;

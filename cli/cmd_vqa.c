@@ -14,6 +14,9 @@
 #include "language/llava.h"
 #include "toy/vqa.h"
 
+#include "cli_util.h"
+#define fail(code, ...) cli_fail("vqa", code, __VA_ARGS__)
+
 enum { EXIT_USAGE = 2, EXIT_REGRESSION = 3 };
 
 static void vqa_usage(FILE *f) {
@@ -51,20 +54,6 @@ static void vqa_usage(FILE *f) {
             "Exit status: 0 ok, 1 error, 2 bad arguments, 3 accuracy below --expect.\n");
 }
 
-static int fail(int code, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
-static int fail(int code, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "llava-mech vqa: ");
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    return code;
-}
 
 static bool parse_size(const char *s, size_t *out) {
     if (!s || !*s || *s == '-' || *s == '+') return false;
