@@ -9,14 +9,7 @@
 #include "analysis/chart.h"
 #include "analysis/overlay.h"
 #include "core/npy.h"
-
-static err_code ensure_dir(const char *dir, err_t *err) {
-    if (mkdir(dir, 0777) == 0 || errno == EEXIST) {
-        struct stat st;
-        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode)) return ERR_OK;
-    }
-    return err_set(err, ERR_IO, "%s: cannot create output folder: %s", dir, strerror(errno));
-}
+#include "core/path.h"
 
 static void path_join(char *buf, size_t cap, const char *dir, const char *name) { snprintf(buf, cap, "%s/%s", dir, name); }
 
@@ -150,7 +143,7 @@ static cJSON *preprocess_json(const rp_context *ctx) {
 
 err_code report_write(const rp_context *ctx, ex_result *results, int n, const double *seconds, char *report_path,
                       size_t cap, err_t *err) {
-    err_code rc = ensure_dir(ctx->outdir, err);
+    err_code rc = path_mkdir_p(ctx->outdir, err);
     if (rc) return rc;
     cJSON *root = cJSON_CreateObject();
     cJSON_AddNumberToObject(root, "version", 1);

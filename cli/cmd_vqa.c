@@ -15,6 +15,7 @@
 #include "toy/vqa.h"
 
 #include "cli_util.h"
+#include "core/path.h"
 #define fail(code, ...) cli_fail("vqa", code, __VA_ARGS__)
 
 enum { EXIT_USAGE = 2, EXIT_REGRESSION = 3 };
@@ -62,21 +63,6 @@ static bool parse_size(const char *s, size_t *out) {
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || *end) return false;
     *out = (size_t)v;
-    return true;
-}
-
-static bool mkdir_p(const char *path) {
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf) return false;
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++)
-        if (buf[i] == '/' || buf[i] == 0) {
-            char c = buf[i];
-            buf[i] = 0;
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return false;
-            buf[i] = c;
-        }
     return true;
 }
 
@@ -343,8 +329,8 @@ int cmd_vqa(int argc, char **argv) {
     cJSON_AddNumberToObject(sh, "limit", (double)limit);
 
     char path[4200];
-    if (!mkdir_p(out)) {
-        code = fail(1, "%s: cannot create directory: %s", out, strerror(errno));
+    if (path_mkdir_p(out, &err)) {
+        code = fail(1, "%s", err.msg);
         goto done;
     }
     snprintf(path, sizeof path, "%s/results.jsonl", out);

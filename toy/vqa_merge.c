@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "vqa.h"
+#include "../core/path.h"
 
 /* Keys vqa_summary computes; everything else in a summary is run metadata. */
 static const char *const computed_keys[] = {"n", "correct", "accuracy", "per_type", "confusion", "mean_ms", "shard",
@@ -28,21 +29,6 @@ static const cJSON *get_path(const cJSON *j, const char *const keys[3]) {
 static int cmp_index(const void *a, const void *b) {
     size_t x = ((const vqa_result *)a)->index, y = ((const vqa_result *)b)->index;
     return (x > y) - (x < y);
-}
-
-static bool mkdir_p(const char *path) {
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf) return false;
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i <= n; i++)
-        if (buf[i] == '/' || buf[i] == 0) {
-            char c = buf[i];
-            buf[i] = 0;
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return false;
-            buf[i] = c;
-        }
-    return true;
 }
 
 static err_code shard_of(const cJSON *summary, const char *path, size_t *idx, size_t *count, err_t *err) {
@@ -122,7 +108,7 @@ err_code vqa_merge(const char *const *dirs, int n_dirs, const char *outdir, bool
                 rc = err_set(err, ERR_FORMAT, "merge: example %zu (id %s) appears in two shards", rs.r[i].index,
                              rs.r[i].id);
     }
-    if (!rc && !mkdir_p(outdir)) rc = err_set(err, ERR_IO, "%s: cannot create directory: %s", outdir, strerror(errno));
+    if (!rc) rc = path_mkdir_p(outdir, err);
     if (!rc) {
         snprintf(path, sizeof path, "%s/results.jsonl", outdir);
         FILE *f = fopen(path, "w");
