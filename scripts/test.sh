@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs the whole test suite: the release build's ctest, the
-# same suite under ASan+UBSan (build-asan/), and the bounded fuzz runs (clang,
+# Sets up, builds and runs the whole test suite: the release build's ctest (gcc), the
+# same suite under ASan+UBSan built with clang (build-asan/; so both compilers build
+# everything with -Wall -Wextra -Werror), and the bounded fuzz runs (clang,
 # build-fuzz/). Exit status is non-zero when anything fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,8 +11,8 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 echo "== release tests" >&2
 ctest --test-dir build --output-on-failure -j "$JOBS"
 
-echo "== ASan+UBSan tests" >&2
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLM_SANITIZE=ON >/dev/null
+echo "== ASan+UBSan tests (clang)" >&2
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLM_SANITIZE=ON -DCMAKE_C_COMPILER=clang >/dev/null
 cmake --build build-asan -j "$JOBS" >/dev/null
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j "$JOBS" -LE no_sanitize

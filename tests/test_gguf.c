@@ -331,7 +331,7 @@ static int write_corpus(const char *dir) {
     gguf_writer_set_u64(w, "a.u64", 4);
     gguf_writer_set_i64(w, "a.i64", -4);
     gguf_writer_set_f64(w, "a.f64", 0.25);
-    const char *pieces[4] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81" "a"};
+    const char *pieces[4] = {"<unk>", "<s>", "</s>", ("\xe2\x96\x81" "a")};
     gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", pieces, NULL, 4);
     gguf_writer_set_arr_f32(w, "tokenizer.ggml.scores", (float[]){0, 0, 0, -1}, 4);
     gguf_writer_set_arr_i32(w, "tokenizer.ggml.token_type", (int32_t[]){2, 3, 3, 1}, 4);
