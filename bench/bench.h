@@ -20,12 +20,14 @@ typedef struct {
 } bench_kind;
 
 int bench_encode(int argc, char **argv); /* bench_vision.c */
+int bench_explain(int argc, char **argv); /* bench_explain.c */
 int bench_lm(int argc, char **argv);     /* bench_lm.c */
 int bench_matmul(int argc, char **argv); /* bench_matmul.c */
 
 /* One line per kind, sorted: {"name", fn, "summary"}, */
 #define BENCH_KINDS \
     {"encode", bench_encode, "image encode (ViT + projector) time and GFLOP/s vs sgemm peak, llava-1.5-7b mmproj"}, \
+    {"explain", bench_explain, "each explain method's cost as a multiple of one plain forward (toy model or any)"}, \
     {"lm", bench_lm, "LLaMA prefill (600 tokens) and decode tokens/s vs sgemm peak and weight streaming; RSS"}, \
     {"matmul", bench_matmul, "GFLOP/s of mm_linear at LLaVA-1.5-7B shapes vs sgemm peak and memory bandwidth"},
 
