@@ -47,7 +47,6 @@ static int usage(FILE *f, int code) {
     return code;
 }
 
-
 /* Peak RSS since the last reset_peak_rss (VmHWM; writing "5" to clear_refs resets it,
  * Linux >= 4.0), so the bandwidth probe's buffer does not count against the model. */
 static void reset_peak_rss(void) {

@@ -69,7 +69,6 @@ static int stage_hook(void *user, const hook_info *info, float *data) {
     return 0;
 }
 
-
 int bench_encode(int argc, char **argv) {
     const char *preset_name = "llava-1.5-7b", *type_name = "f16", *mmproj = NULL;
     const char *dir = getenv("LLAVA_MECH_BENCH_DIR") ? getenv("LLAVA_MECH_BENCH_DIR") : "/tmp/llava-mech-bench";

@@ -43,7 +43,6 @@ static void usage(FILE *f) {
             "  --logits-out F.npy   write the logits at the last prompt position (float32 [n_vocab])\n");
 }
 
-
 static bool parse_long(const char *s, long lo, long hi, long *out) {
     char *end;
     errno = 0;

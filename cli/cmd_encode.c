@@ -61,7 +61,6 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-
 static err_code write_sidecar(const char *path, const char *mmproj, const char *image, const vit_config *c,
                               const pp_geom *g, double t_pre, double t_vit, err_t *err) {
     cJSON *j = cJSON_CreateObject();

@@ -38,7 +38,6 @@ static void usage(FILE *f) {
             "  --top-k K --top-heads N\n");
 }
 
-
 static void progress(void *ctx, const char *stage) {
     (void)ctx;
     fprintf(stderr, "explain: %s ...\n", stage);

@@ -36,7 +36,6 @@ static void usage(FILE *f) {
             DEFAULT_VOCAB);
 }
 
-
 static void print_piece(FILE *f, const char *p, size_t len) {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)p[i];

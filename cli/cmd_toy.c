@@ -15,6 +15,7 @@
 #include "toy/scenes.h"
 
 #include "cli_util.h"
+#include "core/path.h"
 #define fail(...) cli_fail("toy generate", 1, __VA_ARGS__)
 
 static void toy_usage(FILE *f) {
@@ -37,35 +38,6 @@ static void toy_usage(FILE *f) {
             "  --noise     per-pixel background noise of +-8\n"
             "  --noise-half  noise on a hashed half of the indices, as 'toy train' does\n",
             SC_MIN_SIDE, SC_MAX_SIDE);
-}
-
-
-/* Full-string integer parse; false on garbage, sign or overflow. */
-static bool parse_u64(const char *s, unsigned long long *out) {
-    if (!s || !*s || *s == '-' || *s == '+') return false;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end) return false;
-    *out = v;
-    return true;
-}
-
-static bool mkdir_one(const char *path) { return mkdir(path, 0777) == 0 || errno == EEXIST; }
-
-/* mkdir -p: creates every missing component of path. */
-static bool mkdir_p(const char *path) {
-    char buf[4096];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof buf) return false;
-    memcpy(buf, path, n + 1);
-    for (size_t i = 1; i < n; i++)
-        if (buf[i] == '/') {
-            buf[i] = 0;
-            if (!mkdir_one(buf)) return false;
-            buf[i] = '/';
-        }
-    return mkdir_one(buf);
 }
 
 static cJSON *bbox_json(const int b[4]) { return cJSON_CreateIntArray(b, 4); }
@@ -133,14 +105,14 @@ static int toy_generate(int argc, char **argv) {
         } else if (!strcmp(a, "--noise-half")) {
             noise_half = true;
         } else if (!strcmp(a, "--n") && has_val) {
-            if (!parse_u64(argv[++i], &n) || n < 1 || n > 100000000ull)
+            if (!cli_parse_u64(argv[++i], &n) || n < 1 || n > 100000000ull)
                 return fail("--n: '%s' is not a count in 1..100000000", argv[i]);
             have_n = true;
         } else if (!strcmp(a, "--seed") && has_val) {
-            if (!parse_u64(argv[++i], &seed)) return fail("--seed: '%s' is not a non-negative integer", argv[i]);
+            if (!cli_parse_u64(argv[++i], &seed)) return fail("--seed: '%s' is not a non-negative integer", argv[i]);
             have_seed = true;
         } else if (!strcmp(a, "--start") && has_val) {
-            if (!parse_u64(argv[++i], &start) || start > 1000000000000ull)
+            if (!cli_parse_u64(argv[++i], &start) || start > 1000000000000ull)
                 return fail("--start: '%s' is not an index", argv[i]);
         } else if (!strcmp(a, "--size") && has_val) {
             char c;
@@ -160,11 +132,11 @@ static int toy_generate(int argc, char **argv) {
     if (noise && noise_half) return fail("--noise and --noise-half exclude each other");
 
     char path[4096];
-    if (!mkdir_p(out)) return fail("%s: cannot create directory: %s", out, strerror(errno));
+    err_t perr = {0};
     snprintf(path, sizeof path, "%s/images", out);
-    if (!mkdir_one(path)) return fail("%s: cannot create directory: %s", path, strerror(errno));
+    if (path_mkdir_p(path, &perr)) return fail("%s", perr.msg);
     snprintf(path, sizeof path, "%s/masks", out);
-    if (!mkdir_one(path)) return fail("%s: cannot create directory: %s", path, strerror(errno));
+    if (path_mkdir_p(path, &perr)) return fail("%s", perr.msg);
     snprintf(path, sizeof path, "%s/examples.jsonl", out);
     FILE *jf = fopen(path, "w");
     if (!jf) return fail("%s: cannot create: %s", path, strerror(errno));

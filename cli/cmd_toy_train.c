@@ -61,7 +61,6 @@ static void usage(FILE *f) {
             (unsigned long long)o.seed, TR_SEED_VAL, TR_SEED_TEST);
 }
 
-
 static bool parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out) {
     char *end;
     errno = 0;

@@ -3,6 +3,7 @@
  * Exit codes: 0 ok, 1 error, 2 usage, 3 accuracy below --expect. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,13 +56,9 @@ static void vqa_usage(FILE *f) {
             "Exit status: 0 ok, 1 error, 2 bad arguments, 3 accuracy below --expect.\n");
 }
 
-
 static bool parse_size(const char *s, size_t *out) {
-    if (!s || !*s || *s == '-' || *s == '+') return false;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end) return false;
+    unsigned long long v;
+    if (!cli_parse_u64(s, &v) || v > SIZE_MAX) return false;
     *out = (size_t)v;
     return true;
 }
