@@ -565,7 +565,10 @@ int main(int argc, char **argv) {
         test_hooks(m);
         test_knockout(m);
         test_snapshot(m);
-        test_errors(m, ".");
+        char dir[40];
+        CHECK(test_tmpdir(dir) != NULL);
+        test_errors(m, dir);
+        test_rmdir(dir);
         lm_model_free(m);
     }
     lm_model_t *q = NULL;

@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/matmul.h"
 #include "core/npy.h"
@@ -147,6 +148,12 @@ done:
 int main(int argc, char **argv) {
     mm_init_blas(argc, argv);
     err_t e = {0};
+    /* the fixtures below are written with relative names into a fresh folder */
+    char dir[40];
+    if (!test_tmpdir(dir) || chdir(dir) != 0) {
+        fprintf(stderr, "test_llava: cannot make a temporary folder\n");
+        return 1;
+    }
     const preset_t *tiny = preset_find("tiny");
     CHECK(tiny != NULL);
     if (!tiny) return test_result("test_llava");
@@ -266,5 +273,6 @@ int main(int argc, char **argv) {
     CHECK(llava_load(&l, &p, &e) != ERR_OK && l == NULL);
     CHECK(strstr(e.msg, "no_such_lm.gguf") != NULL);
     test_toy_golden();
+    test_rmdir(dir);
     return test_result("test_llava");
 }

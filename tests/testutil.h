@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 static int test_failures_;
 
@@ -45,6 +46,22 @@ static int test_failures_;
             test_failures_++;                                                         \
         }                                                                             \
     } while (0)
+
+/* A fresh folder under /tmp for files a test writes (so runs from any directory leave
+ * nothing behind); buf holds at least 40 bytes. Returns buf, or NULL on failure. */
+#include <stdlib.h>
+static inline char *test_tmpdir(char *buf) {
+    snprintf(buf, 40, "/tmp/llava-mech-test-XXXXXX");
+    return mkdtemp(buf);
+}
+
+/* Removes a folder made by test_tmpdir and everything in it. */
+static inline void test_rmdir(const char *dir) {
+    char cmd[96];
+    if (!dir || strncmp(dir, "/tmp/llava-mech-test-", 21) != 0) return;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", dir);
+}
 
 static inline int test_result(const char *name) {
     if (test_failures_) {
