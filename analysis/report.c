@@ -59,8 +59,11 @@ static err_code method_figures(const rp_context *ctx, const ex_result *r, cJSON 
         if (!labels) return err_set(err, ERR_NOMEM, "report: out of memory");
         for (int i = 0; i < r->n_maps; i++) labels[i] = r->map_labels ? r->map_labels[i] : NULL;
         overlay_style gs = st;
-        snprintf(sub, sizeof sub, "one map per %s, shared colour scale",
-                 r->method == EX_HEADS ? "top head" : r->method == EX_LOGIT_LENS ? "residual" : "layer");
+        if (r->method == EX_VIT_ROLLOUT)
+            snprintf(sub, sizeof sub, "ViT CLS rollout and the LM rollout composed with it, shared colour scale");
+        else
+            snprintf(sub, sizeof sub, "one map per %s, shared colour scale",
+                     r->method == EX_HEADS ? "top head" : r->method == EX_LOGIT_LENS ? "residual" : "layer");
         gs.subtitle = sub;
         rc = overlay_grid(&c, r->maps, r->n_maps, ctx->grid_h, ctx->grid_w, labels, 0, false, &gs, err);
         free(labels);
