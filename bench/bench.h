@@ -7,7 +7,10 @@
 #ifndef LLAVA_MECH_BENCH_H
 #define LLAVA_MECH_BENCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include "core/err.h"
 
 #include "core/threads.h"
 
@@ -30,6 +33,15 @@ int bench_matmul(int argc, char **argv); /* bench_matmul.c */
     {"explain", bench_explain, "each explain method's cost as a multiple of one plain forward (toy model or any)"}, \
     {"lm", bench_lm, "LLaMA prefill (600 tokens) and decode tokens/s vs sgemm peak and weight streaming; RSS"}, \
     {"matmul", bench_matmul, "GFLOP/s of mm_linear at LLaVA-1.5-7B shapes vs sgemm peak and memory bandwidth"},
+
+/* Where generated preset model files are kept: $LLAVA_MECH_BENCH_DIR or /tmp/llava-mech-bench. */
+const char *bench_default_dir(void);
+/* Path (cap bytes) of the preset's LM file (mmproj false) or mmproj file of the given
+ * weight type in dir: DIR/NAME-TYPE.gguf or DIR/mmproj-NAME-TYPE.gguf. The file is
+ * written once (with a line on stdout) and reused by later runs. The caller checks
+ * that the type suits the file. */
+err_code bench_preset_file(const char *dir, const char *preset_name, bool mmproj, int type, char *path, size_t cap,
+                           err_t *err);
 
 /* Monotonic wall clock in seconds. */
 double bench_now(void);

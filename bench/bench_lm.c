@@ -15,14 +15,11 @@
  * Model files come from the presets (core/presets.h): --preset P --type T looks for
  * DIR/P-T.gguf (make-model's name) and writes it there first when absent; --model F
  * uses a file as is. Big presets are slow to write once (7B F16: 13.5 GB). */
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "bench.h"
 #include "core/matmul.h"
@@ -83,7 +80,7 @@ static double lm_flops(const lm_config_t *c, int64_t p0, int64_t n) {
 
 int bench_lm(int argc, char **argv) {
     const char *preset_name = "tinyllama-clip-b", *type_name = "q4_k", *model = NULL;
-    const char *dir = getenv("LLAVA_MECH_BENCH_DIR") ? getenv("LLAVA_MECH_BENCH_DIR") : "/tmp/llava-mech-bench";
+    const char *dir = bench_default_dir();
     int threads = 0;
     long n_prompt = 600, n_gen = 32;
     for (int i = 1; i < argc; i++) {
@@ -113,22 +110,9 @@ int bench_lm(int argc, char **argv) {
     if (model) {
         snprintf(path, sizeof path, "%s", model);
     } else {
-        const preset_t *p = preset_find(preset_name);
-        if (!p) return fail("unknown preset (tiny, tinyllama-clip-b, llava-1.5-7b)");
         int type = qt_from_name(type_name);
         if (type < 0 || preset_file_type(type) < 0) return fail("unknown --type (f32, f16, q8_0, q4_0, q4_k)");
-        char lower[16];
-        snprintf(lower, sizeof lower, "%s", qt_get(type)->name);
-        for (char *ch = lower; *ch; ch++)
-            if (*ch >= 'A' && *ch <= 'Z') *ch = (char)(*ch + 32);
-        if (mkdir(dir, 0777) != 0 && errno != EEXIST) return fail("cannot create the model directory");
-        snprintf(path, sizeof path, "%s/%s-%s.gguf", dir, p->name, lower);
-        if (access(path, R_OK) != 0) {
-            printf("writing %s (once) ...\n", path);
-            fflush(stdout);
-            preset_opts o = {type, QT_F16, 1, NULL, NULL};
-            if (preset_write_lm(p, &o, path, &e)) return fail(e.msg);
-        }
+        if (bench_preset_file(dir, preset_name, false, type, path, sizeof path, &e)) return fail(e.msg);
     }
 
     mm_ctx_t *mm = NULL;

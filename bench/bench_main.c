@@ -7,9 +7,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench.h"
 #include "core/cpu.h"
+#include "core/path.h"
+#include "core/presets.h"
+#include "core/quant.h"
 #include "core/threads.h"
 
 static const bench_kind kinds[] = {BENCH_KINDS{NULL, NULL, NULL}};
@@ -166,4 +170,29 @@ int cmd_bench(int argc, char **argv) {
         if (!strcmp(argv[1], kinds[i].name)) return kinds[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "llava-mech bench: unknown kind '%s' (try 'llava-mech bench --help')\n", argv[1]);
     return 2;
+}
+
+const char *bench_default_dir(void) {
+    const char *d = getenv("LLAVA_MECH_BENCH_DIR");
+    return d ? d : "/tmp/llava-mech-bench";
+}
+
+err_code bench_preset_file(const char *dir, const char *preset_name, bool mmproj, int type, char *path, size_t cap,
+                           err_t *err) {
+    const preset_t *p = preset_find(preset_name);
+    if (!p) return err_set(err, ERR_ARG, "unknown preset (tiny, tinyllama-clip-b, llava-1.5-7b)");
+    const qt_traits *tr = qt_get(type);
+    if (!tr) return err_set(err, ERR_ARG, "unknown weight type %d", type);
+    char lower[16];
+    snprintf(lower, sizeof lower, "%s", tr->name);
+    for (char *ch = lower; *ch; ch++)
+        if (*ch >= 'A' && *ch <= 'Z') *ch = (char)(*ch + 32);
+    err_code rc = path_mkdir_p(dir, err);
+    if (rc) return rc;
+    snprintf(path, cap, "%s/%s%s-%s.gguf", dir, mmproj ? "mmproj-" : "", p->name, lower);
+    if (access(path, R_OK) == 0) return ERR_OK;
+    printf("writing %s (once) ...\n", path);
+    fflush(stdout);
+    preset_opts o = {mmproj ? QT_F16 : type, mmproj ? type : QT_F16, 1, NULL, NULL};
+    return mmproj ? preset_write_mmproj(p, &o, path, err) : preset_write_lm(p, &o, path, err);
 }

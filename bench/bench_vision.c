@@ -8,13 +8,10 @@
  * time is the best of --reps forwards after a warm-up forward that touches every
  * weight page; preprocessing (a 640x480 photo-like image, pad pipeline) is timed
  * separately. Goal: >= 0.70 of the sgemm peak. */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "bench.h"
 #include "core/matmul.h"
@@ -71,7 +68,7 @@ static int stage_hook(void *user, const hook_info *info, float *data) {
 
 int bench_encode(int argc, char **argv) {
     const char *preset_name = "llava-1.5-7b", *type_name = "f16", *mmproj = NULL;
-    const char *dir = getenv("LLAVA_MECH_BENCH_DIR") ? getenv("LLAVA_MECH_BENCH_DIR") : "/tmp/llava-mech-bench";
+    const char *dir = bench_default_dir();
     int threads = 0, reps = 3, pipe = PP_PAD;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -100,18 +97,9 @@ int bench_encode(int argc, char **argv) {
     if (mmproj) {
         snprintf(path, sizeof path, "%s", mmproj);
     } else {
-        const preset_t *p = preset_find(preset_name);
-        if (!p) return fail("unknown preset (tiny, tinyllama-clip-b, llava-1.5-7b)");
         int type = qt_from_name(type_name);
         if (type != QT_F16 && type != QT_F32) return fail("--type expects f16 or f32");
-        if (mkdir(dir, 0777) != 0 && errno != EEXIST) return fail("cannot create the model directory");
-        snprintf(path, sizeof path, "%s/mmproj-%s-%s.gguf", dir, p->name, type == QT_F16 ? "f16" : "f32");
-        if (access(path, R_OK) != 0) {
-            printf("writing %s (once) ...\n", path);
-            fflush(stdout);
-            preset_opts o = {QT_F16, type, 1, NULL, NULL};
-            if (preset_write_mmproj(p, &o, path, &e)) return fail(e.msg);
-        }
+        if (bench_preset_file(dir, preset_name, true, type, path, sizeof path, &e)) return fail(e.msg);
     }
 
     mm_ctx_t *mm = NULL;
