@@ -11,18 +11,6 @@
 #include "core/quant.h"
 #include "testutil.h"
 
-static unsigned char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc((size_t)sz + 1);
-    *n = fread(p, 1, (size_t)sz, f);
-    fclose(f);
-    return p;
-}
-
 /* Streamed tensor: element (r, c) = r * 1000 + c, F32. */
 static err_code fill_rows(void *user, int64_t row0, int64_t n_rows, void *dst, err_t *err) {
     (void)err;
@@ -397,7 +385,7 @@ int main(int argc, char **argv) {
     gguf_writer_free(w);
 
     size_t n = 0;
-    unsigned char *bytes = slurp(path, &n);
+    unsigned char *bytes = test_slurp(path, &n);
     CHECK(bytes && n > 24);
     /* Header bytes: magic, version 3, tensor count, kv count (no alignment key at 32). */
     uint32_t ver;

@@ -63,18 +63,6 @@ static const mcase cases[] = {
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
 
-static unsigned char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc(sz > 0 ? (size_t)sz : 1);
-    *n = p ? fread(p, 1, (size_t)sz, f) : 0;
-    fclose(f);
-    return p;
-}
-
 int main(void) {
     char path[1024], head[1100];
     err_t err;
@@ -112,7 +100,7 @@ int main(void) {
     /* The base the cases are cut from is valid, and every strict prefix of it fails
      * with a FORMAT error — never a crash, never success. */
     size_t n = 0;
-    unsigned char *valid = slurp(LM_SOURCE_DIR "/tests/fuzz/valid_base.gguf", &n);
+    unsigned char *valid = test_slurp(LM_SOURCE_DIR "/tests/fuzz/valid_base.gguf", &n);
     CHECK(valid && n > 100);
     CHECK_OK(gguf_open_memory(&g, valid, n, "valid_base.gguf", &err), &err);
     if (g) {

@@ -17,18 +17,6 @@
 #include "language/tok.h"
 #include "testutil.h"
 
-static unsigned char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc(sz > 0 ? (size_t)sz : 1);
-    *n = p ? fread(p, 1, (size_t)sz, f) : 0;
-    fclose(f);
-    return p;
-}
-
 static float *dequant(const tensor_t *t) {
     int64_t n = tensor_nelements(t);
     float *out = malloc((size_t)n * sizeof *out);
@@ -226,7 +214,7 @@ int main(void) {
     CHECK_OK(preset_write_lm_pool(p, &o, pool, thp, &perr), &perr);
     pool_free(pool);
     size_t na = 0, nb = 0;
-    unsigned char *a = slurp(q8p, &na), *b = slurp(thp, &nb);
+    unsigned char *a = test_slurp(q8p, &na), *b = test_slurp(thp, &nb);
     CHECK(a && b && na == nb && na > 0 && !memcmp(a, b, na));
     free(a);
     free(b);

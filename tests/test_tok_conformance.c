@@ -19,23 +19,6 @@
 
 #define TOKDIR LM_SOURCE_DIR "/tests/tok/"
 
-static char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    if (b) b[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 /* Splits buf in place at '\n'; returns the line count (a trailing newline ends the
  * last line, it does not start a new one). */
 static size_t split_lines(char *buf, size_t len, char **lines, size_t *lens, size_t max) {
@@ -94,7 +77,7 @@ static int check_all(const tok_t *t, char **str, size_t *slen, char **exp, size_
 
 int main(void) {
     size_t slen_all, elen_all;
-    char *sbuf = slurp(TOKDIR "strings.txt", &slen_all), *ebuf = slurp(TOKDIR "expected_ids.txt", &elen_all);
+    char *sbuf = test_slurp(TOKDIR "strings.txt", &slen_all), *ebuf = test_slurp(TOKDIR "expected_ids.txt", &elen_all);
     CHECK(sbuf && ebuf);
     if (!sbuf || !ebuf) return test_result("test_tok_conformance");
     enum { MAXL = 20000 };

@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int test_failures_;
@@ -47,9 +48,27 @@ static int test_failures_;
         }                                                                             \
     } while (0)
 
+/* The whole file, NUL-terminated (the terminator is not counted in *n); NULL when it
+ * cannot be opened or fully read. Caller frees. */
+static inline void *test_slurp(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    long sz = -1;
+    if (fseek(f, 0, SEEK_END) == 0) sz = ftell(f);
+    char *p = sz >= 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc((size_t)sz + 1) : NULL;
+    if (p && fread(p, 1, (size_t)sz, f) != (size_t)sz) {
+        free(p);
+        p = NULL;
+    }
+    fclose(f);
+    if (!p) return NULL;
+    p[sz] = '\0';
+    *n = (size_t)sz;
+    return p;
+}
+
 /* A fresh folder under /tmp for files a test writes (so runs from any directory leave
  * nothing behind); buf holds at least 40 bytes. Returns buf, or NULL on failure. */
-#include <stdlib.h>
 static inline char *test_tmpdir(char *buf) {
     snprintf(buf, 40, "/tmp/llava-mech-test-XXXXXX");
     return mkdtemp(buf);
