@@ -25,7 +25,6 @@ static err_code save_canvas(canvas_t *c, const rp_context *ctx, const char *name
 static err_code method_figures(const rp_context *ctx, const ex_result *r, cJSON *figures, err_t *err) {
     const char *mname = ex_method_name(r->method);
     char title[256], sub[320], name[128];
-    const int64_t P = (int64_t)ctx->grid_h * ctx->grid_w;
     overlay_style st;
     overlay_style_default(&st);
     st.cmap = ctx->cmap;
@@ -98,7 +97,6 @@ static err_code method_figures(const rp_context *ctx, const ex_result *r, cJSON 
         snprintf(name, sizeof name, "%s_chart.png", mname);
         if ((rc = save_canvas(&c, ctx, name, figures, err))) return rc;
     }
-    (void)P;
     return ERR_OK;
 }
 
