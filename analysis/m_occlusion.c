@@ -59,16 +59,15 @@ err_code ex_occlusion(const ex_input *in, ex_capture_t *cap, const ex_options *o
     }
     for (int64_t j = 0; j < P; j++) r->map[j] = count[j] > 0 ? r->map[j] / count[j] : 0.0f;
     free(count);
-    snprintf(r->agg, sizeof r->agg, "%dx%d blocks, stride %d, baseline %s", kb, kb, stride,
-             opt->baseline_name ? opt->baseline_name : (opt->baseline ? "given" : "zero"));
+    const char *baseline = opt->baseline_name ? opt->baseline_name : (opt->baseline ? "given" : "zero");
+    snprintf(r->agg, sizeof r->agg, "%dx%d blocks, stride %d, baseline %s", kb, kb, stride, baseline);
     r->json = cJSON_CreateObject();
     cJSON_AddStringToObject(r->json, "definition",
                             "log p(w) before - after replacing the LM-input embeddings of a block of image tokens "
                             "by the baseline; mean over the blocks covering each patch");
     cJSON_AddNumberToObject(r->json, "block", kb);
     cJSON_AddNumberToObject(r->json, "stride", stride);
-    cJSON_AddStringToObject(r->json, "baseline",
-                            opt->baseline_name ? opt->baseline_name : (opt->baseline ? "given" : "zero"));
+    cJSON_AddStringToObject(r->json, "baseline", baseline);
     cJSON_AddNumberToObject(r->json, "forward_runs", runs);
     cJSON_AddItemToObject(r->json, "map", ex_json_floats(r->map, P));
     return ERR_OK;
