@@ -39,14 +39,10 @@ float tr_lr_at(const tr_options *o, int64_t step) {
 
 /* ---- examples ---- */
 
-/* Noise on for about half of the indices, decorrelated from the type (idx % 5) and
- * the yes/no alternation by a multiplicative hash. */
-static bool example_noise(uint64_t idx) { return ((idx * 0x9E3779B97F4A7C15ull) >> 63) != 0; }
-
 err_code tr_prepare_example(tr_worker *wk, const tm_config *cfg, const tok_t *tok, uint64_t seed, uint64_t idx,
                             err_t *err) {
     const int S = cfg->image_size, P = tm_n_patches(cfg);
-    err_code rc = sc_example_reuse(&wk->scene, &wk->qa, seed, idx, S, S, example_noise(idx), err);
+    err_code rc = sc_example_reuse(&wk->scene, &wk->qa, seed, idx, S, S, sc_noise_half(idx) /* noise on a hashed half, as toy generate --noise-half */, err);
     if (rc) return rc;
     /* CHW, x/255 normalised per channel with the CLIP mean/std. */
     const uint8_t *rgb = wk->scene.rgb;
