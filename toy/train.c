@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "../core/threads.h"
+#include "../vision/preprocess.h"
 #include "train_impl.h"
 
 /* The mean is the toy world's background colour (200/255), not CLIP's: with CLIP's
@@ -42,15 +43,12 @@ float tr_lr_at(const tr_options *o, int64_t step) {
 err_code tr_prepare_example(tr_worker *wk, const tm_config *cfg, const tok_t *tok, uint64_t seed, uint64_t idx,
                             err_t *err) {
     const int S = cfg->image_size, P = tm_n_patches(cfg);
-    err_code rc = sc_example_reuse(&wk->scene, &wk->qa, seed, idx, S, S, sc_noise_half(idx) /* noise on a hashed half, as toy generate --noise-half */, err);
+    /* background noise on a hashed half of the indices, as toy generate --noise-half */
+    err_code rc = sc_example_reuse(&wk->scene, &wk->qa, seed, idx, S, S, sc_noise_half(idx), err);
     if (rc) return rc;
-    /* CHW, x/255 normalised per channel with the CLIP mean/std. */
-    const uint8_t *rgb = wk->scene.rgb;
-    for (int ch = 0; ch < 3; ch++) {
-        float sc = 1.0f / (255.0f * tr_image_std[ch]), off = tr_image_mean[ch] / tr_image_std[ch];
-        float *dst = wk->img + (size_t)ch * S * S;
-        for (int i = 0; i < S * S; i++) dst[i] = (float)rgb[3 * i + ch] * sc - off;
-    }
+    /* CHW, normalised by the same function inference uses, with the mean/std the mmproj records */
+    const img_t view = {.w = S, .h = S, .rgb = wk->scene.rgb};
+    pp_normalize(&view, tr_image_mean, tr_image_std, wk->img);
     int64_t np = 0, image_start = 0, na = 0;
     rc = tpl_build(tok, TPL_LLAVA, wk->qa.question, P, wk->ids, cfg->max_seq, &np, &image_start, err);
     if (rc) return err_prefix(err, "example %llu", (unsigned long long)idx);
