@@ -105,9 +105,11 @@ err_code img_orient(const img_t *src, int o, img_t *out, err_t *err) {
     return ERR_OK;
 }
 
-/* Binary PNM (P5/P6) header check. Debian's stb_image reads past the end of a
- * truncated 16-bit (maxval > 255) PNM (found by fuzz_image), so the data size the
- * header implies is verified before stb sees the file. Returns ERR_OK for non-PNM. */
+/* Binary PNM (P5/P6) header check. Debian's stb_image mishandles 16-bit rasters
+ * (maxval > 255): it reads past the end of a truncated one, converts them with its
+ * 8-bit routine, and keeps the low byte of each big-endian sample (all found by
+ * fuzz_image). So 16-bit PNM is refused, and the raster size the header implies
+ * is verified before stb sees the file. Returns ERR_OK for non-PNM. */
 static err_code pnm_check(const unsigned char *b, size_t n, const char *name, err_t *err) {
     if (n < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return ERR_OK;
     size_t p = 2;
@@ -131,8 +133,11 @@ static err_code pnm_check(const unsigned char *b, size_t n, const char *name, er
         }
     }
     if (v[2] == 0 || v[2] > 65535) return err_set(err, ERR_FORMAT, "%s: PNM maxval %llu", name, (unsigned long long)v[2]);
+    if (v[2] > 255)
+        return err_set(err, ERR_UNSUPPORTED, "%s: 16-bit PNM (maxval %llu) is not supported; convert it to 8 bits",
+                       name, (unsigned long long)v[2]);
     p++; /* the single whitespace byte before the raster */
-    uint64_t need = v[0] * v[1] * (b[1] == '6' ? 3u : 1u) * (v[2] > 255 ? 2u : 1u);
+    uint64_t need = v[0] * v[1] * (b[1] == '6' ? 3u : 1u);
     if (p > n || n - p < need)
         return err_set(err, ERR_FORMAT, "%s: truncated PNM (%llu raster bytes expected, %zu present)", name,
                        (unsigned long long)need, p > n ? (size_t)0 : n - p);
@@ -166,17 +171,18 @@ err_code img_load_memory(img_t *out, const void *buf, size_t size, const char *n
     if (w > max_w || h > max_h)
         return err_set(err, ERR_RANGE, "%s: image is %dx%d, larger than the limit %dx%d", name, w, h, max_w, max_h);
 
-    int has_alpha = comp == 2 || comp == 4;
-    int want = has_alpha ? 4 : 3;
+    /* Components are expanded here rather than by stb (req_comp = 0), so that stb's
+     * conversion routines, which fuzzing found unsafe for 16-bit PNM, are never on
+     * the path whatever the format. */
     int dw = 0, dh = 0, dc = 0;
-    unsigned char *px = stbi_load_from_memory(buf, (int)size, &dw, &dh, &dc, want);
+    unsigned char *px = stbi_load_from_memory(buf, (int)size, &dw, &dh, &dc, 0);
     if (!px) {
         const char *why = stbi_failure_reason();
         return err_set(err, ERR_FORMAT, "%s: cannot decode image (%s)", name, why ? why : "unknown reason");
     }
-    if (dw != w || dh != h) {
+    if (dw != w || dh != h || dc < 1 || dc > 4) {
         stbi_image_free(px);
-        return err_set(err, ERR_FORMAT, "%s: header says %dx%d but decoded %dx%d", name, w, h, dw, dh);
+        return err_set(err, ERR_FORMAT, "%s: header says %dx%d but decoded %dx%dx%d", name, w, h, dw, dh, dc);
     }
     rc = img_create(out, w, h, err);
     if (rc) {
@@ -184,16 +190,14 @@ err_code img_load_memory(img_t *out, const void *buf, size_t size, const char *n
         return err_prefix(err, "%s", name);
     }
     size_t n = (size_t)w * (size_t)h;
-    if (!has_alpha) {
-        memcpy(out->rgb, px, n * 3);
-    } else {
-        /* over white: c' = (a c + (255 - a) 255) / 255, rounded to nearest */
-        for (size_t i = 0; i < n; i++) {
-            unsigned a = px[4 * i + 3];
-            for (int c = 0; c < 3; c++) {
-                unsigned v = a * px[4 * i + c] + (255u - a) * 255u;
-                out->rgb[3 * i + c] = (uint8_t)((v + 127u) / 255u);
-            }
+    int gray = dc <= 2, has_alpha = dc == 2 || dc == 4;
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *s = px + i * (size_t)dc;
+        unsigned a = has_alpha ? s[dc - 1] : 255u;
+        for (int c = 0; c < 3; c++) {
+            unsigned v = s[gray ? 0 : c];
+            /* over white: c' = (a c + (255 - a) 255) / 255, rounded to nearest */
+            out->rgb[3 * i + c] = has_alpha ? (uint8_t)((a * v + (255u - a) * 255u + 127u) / 255u) : (uint8_t)v;
         }
     }
     stbi_image_free(px);
