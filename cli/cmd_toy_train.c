@@ -37,6 +37,10 @@ static void usage(FILE *f) {
             "  --lr LR            peak learning rate (default %g); --lr-min (default %g)\n"
             "  --init gpt2|lecun  initialisation: N(0, 0.02) (default) or N(0, 1/fan_in)\n"
             "  --vision-lr F      learning-rate factor of the vision tower v.* (default 1)\n"
+            "  --keep-ramp K      first K steps: background image tokens hidden from the LM, fading\n"
+            "                     in linearly (default 0 = all visible; see toy/train.c)\n"
+            "  --aux-lens W       weight of the layer-0 lens loss: object patches predict their\n"
+            "                     colour and shape words through the output head (default 0)\n"
             "  --warmup W         linear warm-up steps (default %d), then cosine decay\n"
             "  --wd WD            AdamW weight decay on matrices (default %g)\n"
             "  --seed S           parameter initialisation seed (default %llu)\n"
@@ -129,6 +133,10 @@ int cmd_toy_train(int argc, char **argv) {
         } else if (!strcmp(a, "--init")) {
             o.init = !strcmp(v, "lecun") ? TM_INIT_LECUN : TM_INIT_GPT2;
             ok = !strcmp(v, "lecun") || !strcmp(v, "gpt2");
+        } else if (!strcmp(a, "--keep-ramp")) {
+            ok = parse_i64(v, 0, 100000000, &x), o.keep_ramp = (int)x;
+        } else if (!strcmp(a, "--aux-lens")) {
+            ok = parse_f(v, &o.aux_lens);
         } else if (!strcmp(a, "--vision-lr")) {
             ok = parse_f(v, &o.vision_lr_scale);
         } else if (!strcmp(a, "--lr")) {
@@ -200,19 +208,19 @@ int cmd_toy_train(int argc, char **argv) {
             cfg.n_vocab, o.batch, o.steps, o.threads);
     double t_start = now_s(), t_last = t_start;
     int64_t last_step = tr_steps_done(t);
-    double loss_acc = 0;
+    double loss_acc = 0, aux_acc = 0;
     int loss_n = 0;
     while (tr_steps_done(t) < o.steps) {
         tr_step_stats st;
         if (tr_step(t, &st, &e)) goto done;
-        loss_acc += st.loss, loss_n++;
+        loss_acc += st.loss, aux_acc += st.aux_loss, loss_n++;
         bool eval_now = eval_every > 0 && (st.step % eval_every == 0 || st.step == o.steps);
         if (st.step % 10 == 0 || st.step == o.steps || eval_now) {
             double now = now_s();
-            fprintf(stderr, "step %lld/%d loss %.4f lr %.3e gnorm %.3f ex/s %.1f elapsed %.0fs\n",
-                    (long long)st.step, o.steps, loss_acc / loss_n, (double)st.lr, st.grad_norm,
+            fprintf(stderr, "step %lld/%d loss %.4f aux %.4f lr %.3e gnorm %.3f ex/s %.1f elapsed %.0fs\n",
+                    (long long)st.step, o.steps, loss_acc / loss_n, aux_acc / loss_n, (double)st.lr, st.grad_norm,
                     (double)(st.step - last_step) * o.batch / (now - t_last), now - t_start);
-            t_last = now, last_step = st.step, loss_acc = 0, loss_n = 0;
+            t_last = now, last_step = st.step, loss_acc = 0, aux_acc = 0, loss_n = 0;
         }
         if (eval_now) {
             tr_eval ev;

@@ -41,14 +41,17 @@ static void randomise(tm_model *m) {
     }
 }
 
+/* The objective tm_backward differentiates: answer loss plus the weighted lens loss. */
 static double loss_of(const tm_model *m, tm_state *st, const tm_example *ex) {
     double l = 0;
     err_t e = {0};
     CHECK_OK(tm_forward(m, st, ex, &l, &e), &e);
-    return l;
+    return l + (ex->aux_targets ? ex->aux_weight * tm_state_aux_loss(st) : 0.0);
 }
 
-static void test_finite_differences(int image_size) {
+/* aids: also the trainer's attention bias (every third image key hidden from every
+ * query) and the layer-0 lens targets, so their backward is checked too. */
+static void test_finite_differences(int image_size, bool aids) {
     tm_config c;
     tm_config_micro(&c, 37);
     /* Also at the real 224 px / 196-patch geometry: sequences longer than the ops'
@@ -69,6 +72,14 @@ static void test_finite_differences(int image_size) {
     for (int j = 0; j < nt; j++) targets[j] = (int32_t)(urand() * 37);
     tm_example ex = {.img = img, .ids = ids, .n = n, .image_start = image_start, .targets = targets,
                      .t0 = n - nt, .n_targets = nt};
+    float *bias = calloc((size_t)n * n, sizeof(float));
+    int32_t *aux = malloc(sizeof(int32_t) * 2 * P);
+    if (aids) {
+        for (int q = 0; q < n; q++)
+            for (int k = image_start; k < image_start + P; k += 3) bias[q * n + k] = -INFINITY;
+        for (int i = 0; i < 2 * P; i++) aux[i] = urand() < 0.3 ? -1 : (int32_t)(urand() * 37);
+        ex.lm_bias = bias, ex.aux_targets = aux, ex.aux_weight = 0.7f;
+    }
     float *grad = calloc(m.n_params, sizeof(float));
     tm_weights g;
     tm_views(&m, grad, &g);
@@ -107,9 +118,12 @@ static void test_finite_differences(int image_size) {
         if (!strstr(p->name, "attn_k.bias"))
             CHECK_MSG(fabsf(grad[p->offset + jmax]) > 1e-4f, "%s has no gradient", p->name);
     }
-    printf("finite differences (%d px): %d coordinates over %d tensors, worst relative error %.3g (|g| > 0.01)\n", image_size, checked, m.n_tensors,
-           worst);
+    printf("finite differences (%d px%s): %d coordinates over %d tensors, worst relative error %.3g (|g| > 0.01)\n",
+           image_size, aids ? ", bias + lens" : "", checked, m.n_tensors, worst);
     CHECK(bad == 0);
+    if (aids) CHECK(tm_state_aux_loss(st) > 0.1); /* the lens term was part of what was checked */
+    free(bias);
+    free(aux);
     free(grad);
     free(img);
     tm_state_free(st);
@@ -319,8 +333,9 @@ static void test_matches_inference(const tok_t *tok) {
 
 int main(void) {
     openblas_set_num_threads(1);
-    test_finite_differences(32);
-    test_finite_differences(224);
+    test_finite_differences(32, false);
+    test_finite_differences(32, true);
+    test_finite_differences(224, false);
     tok_t *tok = load_vocab();
     if (tok) {
         test_loss_decreases(tok);

@@ -278,6 +278,9 @@ struct tm_state {
     float *lx[TM_MAX_BLOCKS + 1];
     lacts la[TM_MAX_BLOCKS];
     float *fn, *frstd, *logits, *probs, *losses;
+    float *aux_fn, *aux_rstd, *aux_logits, *aux_probs; /* layer-0 lens on the image rows */
+    double aux_loss;
+    int64_t aux_count;
     /* scratch for the backward (and tmp for the forward's residual branches) */
     float *tmp, *dres, *dln, *dq, *dk, *dv, *day, *dfa, *dfb, *dfc, *demb, *dmm0, *dmma, *dlogits, *dfn, *att_scratch;
     int64_t n, t0, n_targets; /* of the last forward */
@@ -328,6 +331,8 @@ static void state_carve(tm_state *s, size_t *count) {
     }
     s->fn = take(a, L * D, count), s->frstd = take(a, L, count);
     s->logits = take(a, L * V, count), s->probs = take(a, L * V, count), s->losses = take(a, L, count);
+    s->aux_fn = take(a, P * D, count), s->aux_rstd = take(a, P, count);
+    s->aux_logits = take(a, P * V, count), s->aux_probs = take(a, P * V, count);
     size_t rowsw = zmax(T * C, L * zmax(D, QD));
     s->tmp = take(a, rowsw, count);
     s->dres = take(a, rowsw, count);
@@ -370,6 +375,7 @@ void tm_state_free(tm_state *s) {
 }
 
 const float *tm_state_logits(const tm_state *s) { return s->logits; }
+double tm_state_aux_loss(const tm_state *s) { return s->aux_count ? s->aux_loss / (double)s->aux_count : 0.0; }
 
 static void add_into(float *out, const float *a, const float *b, int64_t n) {
     for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
@@ -409,7 +415,7 @@ static void vit_forward(const tm_model *m, tm_state *s, const float *img) {
     }
 }
 
-static void lm_layer_forward(const tm_model *m, tm_state *s, int l, int64_t n) {
+static void lm_layer_forward(const tm_model *m, tm_state *s, int l, int64_t n, const float *bias) {
     const tm_config *c = &m->cfg;
     const tm_lblock *B = &m->w.lb[l];
     lacts *a = &s->la[l];
@@ -422,7 +428,7 @@ static void lm_layer_forward(const tm_model *m, tm_state *s, int l, int64_t n) {
     ops_linear_fwd(a->v, a->n1, B->wv, NULL, n, D, KD);
     ops_rope_fwd(a->q, n, c->n_head, c->head_dim, c->head_dim, 0, c->rope_base);
     ops_rope_fwd(a->k, n, c->n_kv_head, c->head_dim, c->head_dim, 0, c->rope_base);
-    ops_attention_fwd(a->ay, a->att, a->q, a->k, a->v, n, n, c->n_head, c->n_kv_head, c->head_dim, 0, true, NULL,
+    ops_attention_fwd(a->ay, a->att, a->q, a->k, a->v, n, n, c->n_head, c->n_kv_head, c->head_dim, 0, true, bias,
                       NULL);
     ops_linear_fwd(s->tmp, a->ay, B->wo, NULL, n, QD, D);
     add_into(a->h, x, s->tmp, n * D);
@@ -467,7 +473,21 @@ err_code tm_forward(const tm_model *m, tm_state *s, const tm_example *ex, double
     ops_embed_fwd(s->lx[0], w->tok_embd, ex->ids, ex->image_start, D);
     int64_t after = ex->image_start + P;
     ops_embed_fwd(s->lx[0] + after * D, w->tok_embd, ex->ids + after, n - after, D);
-    for (int l = 0; l < c->n_layer; l++) lm_layer_forward(m, s, l, n);
+    s->aux_loss = 0.0, s->aux_count = 0;
+    if (ex->aux_targets && ex->aux_weight > 0) {
+        ops_rmsnorm_fwd(s->aux_fn, s->aux_rstd, img_rows, w->out_norm, P, D, c->rms_eps);
+        ops_linear_fwd(s->aux_logits, s->aux_fn, w->output, NULL, P, D, V);
+        for (int k = 0; k < 2; k++) {
+            const int32_t *t = ex->aux_targets + k * P;
+            for (int64_t i = 0; i < P; i++) {
+                if (t[i] >= V)
+                    return err_set(err, ERR_RANGE, "toy model: aux target %lld has id %d", (long long)i, t[i]);
+                s->aux_count += t[i] >= 0;
+            }
+            s->aux_loss += ops_xent_fwd(NULL, k == 0 ? s->aux_probs : NULL, s->aux_logits, t, P, V);
+        }
+    }
+    for (int l = 0; l < c->n_layer; l++) lm_layer_forward(m, s, l, n, ex->lm_bias);
     /* Only the target rows need the head: RMSNorm is row-wise, so normalising the tail
      * rows alone is exact. */
     const int64_t nt = ex->n_targets;
@@ -556,6 +576,16 @@ void tm_backward(const tm_model *m, tm_state *s, const tm_example *ex, const tm_
     zero(s->dres, n * D);
     ops_rmsnorm_bwd(s->dres + t0 * D, g->out_norm, s->dfn, s->lx[c->n_layer] + t0 * D, w->out_norm, s->frstd, nt, D);
     for (int l = c->n_layer - 1; l >= 0; l--) lm_layer_backward(m, s, &g->lb[l], l, n);
+    if (s->aux_count > 0) {
+        /* The lens reads the image rows of the LM input: its gradient joins theirs. */
+        const float as = scale * ex->aux_weight / (float)s->aux_count;
+        zero(s->dlogits, P * V);
+        for (int k = 0; k < 2; k++) ops_xent_bwd(s->dlogits, s->aux_probs, ex->aux_targets + k * P, P, V, as);
+        zero(s->dfn, P * D);
+        ops_linear_bwd(s->dfn, g->output, NULL, s->dlogits, s->aux_fn, w->output, P, D, V);
+        ops_rmsnorm_bwd(s->dres + ex->image_start * D, g->out_norm, s->dfn, s->lx[0] + ex->image_start * D,
+                        w->out_norm, s->aux_rstd, P, D);
+    }
     /* LM input: text rows -> embedding table, image rows -> projector. */
     ops_embed_bwd(g->tok_embd, s->dres, ex->ids, ex->image_start, D);
     int64_t after = ex->image_start + P;

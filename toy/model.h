@@ -114,6 +114,14 @@ typedef struct {
     int64_t n, image_start;
     const int32_t *targets;
     int64_t t0, n_targets;
+    /* Training aids, NULL/0 for plain examples (see train.c for why they exist):
+     * lm_bias [n][n] is added to every LM attention score (-INFINITY hides a key);
+     * aux_targets [2][n_patches] are token ids (-1 = none) that each image row of the
+     * LM input must predict through the model's own final norm and output head
+     * (a layer-0 logit lens), weighted by aux_weight / (number of ids >= 0). */
+    const float *lm_bias;
+    const int32_t *aux_targets;
+    float aux_weight;
 } tm_example;
 
 typedef struct tm_state tm_state;
@@ -122,6 +130,8 @@ err_code tm_state_create(tm_state **out, const tm_config *c, err_t *err);
 void tm_state_free(tm_state *s);
 /* Logits of the target rows after tm_forward: [n_targets][n_vocab]. */
 const float *tm_state_logits(const tm_state *s);
+/* The auxiliary lens loss of the last tm_forward (mean over its ids; 0 without). */
+double tm_state_aux_loss(const tm_state *s);
 
 /* Runs the model; returns the summed cross-entropy over the target rows in *loss_sum
  * (may be NULL). ERR_RANGE when the example does not fit cfg (length, image span). */

@@ -75,7 +75,9 @@ static err_code worker_init(tr_worker *wk, const tm_model *m, err_t *err) {
     wk->grad = calloc(m->n_params, sizeof(float));
     wk->img = malloc((size_t)3 * c->image_size * c->image_size * sizeof(float));
     wk->ids = malloc((size_t)c->max_seq * sizeof(int32_t));
-    if (!wk->grad || !wk->img || !wk->ids) return err_set(err, ERR_NOMEM, "trainer: cannot allocate a worker");
+    wk->bias = malloc((size_t)c->max_seq * c->max_seq * sizeof(float));
+    wk->aux = malloc((size_t)2 * tm_n_patches(c) * sizeof(int32_t));
+    if (!wk->grad || !wk->img || !wk->ids || !wk->bias || !wk->aux) return err_set(err, ERR_NOMEM, "trainer: cannot allocate a worker");
     tm_views(m, wk->grad, &wk->gv);
     return ERR_OK;
 }
@@ -85,6 +87,8 @@ static void worker_free(tr_worker *wk) {
     free(wk->grad);
     free(wk->img);
     free(wk->ids);
+    free(wk->bias);
+    free(wk->aux);
     sc_scene_free(&wk->scene);
 }
 
@@ -99,6 +103,17 @@ err_code tr_create(tr_trainer **out, const tm_config *cfg, const tr_options *o, 
     if (!t) return err_set(err, ERR_NOMEM, "trainer: out of memory");
     t->opt = *o;
     t->tok = tok;
+    for (int i = 0; i < SC_N_COLORS + SC_N_SHAPES; i++) {
+        const char *word = i < SC_N_COLORS ? sc_color_names[i] : sc_shape_names[i - SC_N_COLORS];
+        int32_t ids[TR_MAX_TARGETS];
+        int64_t na = 0;
+        err_code rc = tok_encode_answer(tok, word, ids, TR_MAX_TARGETS, &na, err);
+        if (rc) {
+            free(t);
+            return err_prefix(err, "trainer: answer word '%s'", word);
+        }
+        *(i < SC_N_COLORS ? &t->color_id[i] : &t->shape_id[i - SC_N_COLORS]) = ids[0];
+    }
     err_code rc = tm_create(&t->model, cfg, err);
     if (rc) goto fail;
     tm_init_params_ex(&t->model, o->seed, o->init);
@@ -144,6 +159,55 @@ static int curriculum_max_objects(const tr_options *o, int64_t step) {
     return 1 + (int)(step * (SC_MAX_OBJECTS - 1) / o->curriculum);
 }
 
+/* Training aids for the 224 px model (measured in session 1: without them the LM
+ * answers count from the image but sits at chance on every question that needs one
+ * object's colour or shape, because 196 image tokens dilute the attention of the
+ * answer position 1/200 and the routing gradient with it; the same code learns at
+ * 64 px with 16 tokens).
+ * - Keep ramp: during the first keep_ramp steps each background patch (no object
+ *   pixel in its cell) is hidden from every LM query with probability 1 - step/ramp
+ *   (a -inf attention bias, so its position and the causal layout stay as at
+ *   inference); object patches are always visible. The LM first learns to route
+ *   among the object tokens, as at 64 px, then to ignore the background.
+ * - Layer-0 lens: each patch that an object covers by >= 1/4 must predict that
+ *   object's colour word and shape word through the model's own final norm and
+ *   output head, so the tower and projector learn per-token object identity with
+ *   a dense signal instead of through the answer alone. */
+static void training_aids(tr_trainer *t, tr_worker *wk, uint64_t idx) {
+    const tm_config *c = &t->model.cfg;
+    const tr_options *o = &t->opt;
+    const int g = c->image_size / c->patch_size, ps = c->patch_size, P = g * g;
+    const int64_t n = wk->ex.n, s0 = wk->ex.image_start;
+    const sc_scene *sc = &wk->scene;
+    int cnt[SC_MAX_OBJECTS + 1];
+    const double keep = o->keep_ramp > 0 && t->step < o->keep_ramp ? (double)t->step / o->keep_ramp : 1.0;
+    bool masked = false;
+    sc_rng r;
+    sc_rng_seed(&r, idx * 0x9E3779B97F4A7C15ull + 0x5bd1e995ull);
+    for (int p = 0; p < P; p++) {
+        memset(cnt, 0, sizeof cnt);
+        const int y0 = (p / g) * ps, x0 = (p % g) * ps;
+        for (int y = y0; y < y0 + ps; y++)
+            for (int x = x0; x < x0 + ps; x++) cnt[sc->mask[(size_t)y * sc->w + x]]++;
+        int best = 0;
+        for (int k = 1; k <= sc->n_objects; k++)
+            if (cnt[k] > (best ? cnt[best] : 0)) best = k;
+        bool on = best > 0 && cnt[best] * 4 >= ps * ps;
+        wk->aux[p] = on ? t->color_id[sc->objects[best - 1].color] : -1;
+        wk->aux[P + p] = on ? t->shape_id[sc->objects[best - 1].shape] : -1;
+        bool hide = best == 0 && keep < 1.0 && sc_rng_uniform(&r) >= keep;
+        if (hide && !masked) {
+            memset(wk->bias, 0, (size_t)n * n * sizeof(float));
+            masked = true;
+        }
+        if (hide)
+            for (int64_t q = 0; q < n; q++) wk->bias[q * n + s0 + p] = -INFINITY;
+    }
+    wk->ex.lm_bias = masked ? wk->bias : NULL;
+    wk->ex.aux_targets = o->aux_lens > 0 ? wk->aux : NULL;
+    wk->ex.aux_weight = o->aux_lens;
+}
+
 /* One worker's share of a batch: forward + backward per example into its own gradient. */
 typedef struct {
     tr_trainer *t;
@@ -160,7 +224,7 @@ static void batch_worker(void *arg, int ith, int nth) {
     long lo, hi;
     pool_split((long)job->n, ith, nth, &lo, &hi);
     wk->rc = ERR_OK;
-    wk->loss = 0.0;
+    wk->loss = 0.0, wk->aux_loss = 0.0;
     memset(wk->correct, 0, sizeof wk->correct);
     memset(wk->total, 0, sizeof wk->total);
     if (job->train) memset(wk->grad, 0, m->n_params * sizeof(float));
@@ -174,6 +238,7 @@ static void batch_worker(void *arg, int ith, int nth) {
         int max_obj = job->train ? curriculum_max_objects(&t->opt, t->step) : SC_MAX_OBJECTS;
         for (uint64_t a = 1; !rc && wk->scene.n_objects > max_obj; a++)
             rc = tr_prepare_example(wk, &m->cfg, t->tok, job->seed, idx + a * 0x9E3779B1ull, &wk->err);
+        if (!rc && job->train) training_aids(t, wk, idx);
         if (!rc) rc = tm_forward(m, wk->st, &wk->ex, &ls, &wk->err);
         if (rc) {
             wk->rc = rc;
@@ -181,6 +246,7 @@ static void batch_worker(void *arg, int ith, int nth) {
         }
         const int64_t nt = wk->ex.n_targets;
         wk->loss += ls / (double)nt;
+        wk->aux_loss += tm_state_aux_loss(wk->st);
         if (job->train) {
             tm_backward(m, wk->st, &wk->ex, &wk->gv, 1.0f / (float)(nt * job->n));
         } else {
@@ -244,8 +310,9 @@ err_code tr_step(tr_trainer *t, tr_step_stats *st, err_t *err) {
     if (rc) return rc;
     /* Sum the workers' gradients in worker order (deterministic for a thread count). */
     float *g = t->workers[0].grad;
-    double loss = t->workers[0].loss;
+    double loss = t->workers[0].loss, aux = t->workers[0].aux_loss;
     for (int i = 1; i < t->n_workers; i++) {
+        aux += t->workers[i].aux_loss;
         const float *gi = t->workers[i].grad;
         for (size_t j = 0; j < m->n_params; j++) g[j] += gi[j];
         loss += t->workers[i].loss;
@@ -260,7 +327,7 @@ err_code tr_step(tr_trainer *t, tr_step_stats *st, err_t *err) {
     float lr = tr_lr_at(o, t->step);
     adamw_update(t, g, lr, gscale);
     t->step++;
-    if (st) *st = (tr_step_stats){.step = t->step, .loss = loss / o->batch, .grad_norm = norm, .lr = lr};
+    if (st) *st = (tr_step_stats){.step = t->step, .loss = loss / o->batch, .aux_loss = aux / o->batch, .grad_norm = norm, .lr = lr};
     return ERR_OK;
 }
 

@@ -47,6 +47,8 @@ typedef struct {
     int curriculum;     /* steps of the object-count curriculum (0 = none), see train.c */
     float vision_lr_scale; /* learning-rate factor of the vision tower (v.*), default 1 */
     int init;              /* TM_INIT_* */
+    int keep_ramp;         /* steps over which background image tokens fade in (0 = all from the start) */
+    float aux_lens;        /* weight of the layer-0 lens loss on object patches (0 = off) */
     int threads;
 } tr_options;
 
@@ -55,6 +57,7 @@ void tr_options_default(tr_options *o);
 typedef struct {
     int64_t step;       /* completed optimiser steps after this one */
     double loss;        /* mean over the batch */
+    double aux_loss;    /* mean layer-0 lens loss (0 without --aux-lens) */
     double grad_norm;   /* before clipping */
     float lr;
 } tr_step_stats;
