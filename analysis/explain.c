@@ -45,6 +45,16 @@ err_code ex_methods_parse(const char *list, unsigned *mask, err_t *err) {
     return ERR_OK;
 }
 
+static const char *const occ_space_names[] = {"tokens", "pixels"};
+
+const char *ex_occ_space_name(ex_occ_space s) { return (unsigned)s < 2 ? occ_space_names[s] : "?"; }
+
+int ex_occ_space_from_name(const char *name) {
+    for (int i = 0; i < 2; i++)
+        if (!strcmp(name, occ_space_names[i])) return i;
+    return -1;
+}
+
 void ex_options_default(ex_options *o) {
     memset(o, 0, sizeof *o);
     o->fusion = EX_FUSE_MEAN;

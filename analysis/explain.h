@@ -23,6 +23,7 @@
 
 #include "core/err.h"
 #include "language/llama.h"
+#include "vision/vit.h"
 
 typedef enum {
     EX_ATTENTION = 0,
@@ -48,6 +49,14 @@ err_code ex_methods_parse(const char *list, unsigned *mask, err_t *err);
      (1u << EX_LOGIT_LENS) | (1u << EX_HEADS) | (1u << EX_DLA))
 
 typedef enum { EX_FUSE_MEAN = 0, EX_FUSE_MAX, EX_FUSE_MIN } ex_fusion;
+/* Where occlusion replaces a block: its LM-input embeddings by the baseline (tokens), or
+ * its pixels in the model image by the mean colour, re-encoded by the vision tower
+ * (pixels; methods.md 4). */
+typedef enum { EX_OCC_TOKENS = 0, EX_OCC_PIXELS } ex_occ_space;
+const char *ex_occ_space_name(ex_occ_space s);
+int ex_occ_space_from_name(const char *name); /* -1 when unknown */
+/* Occluded copies per batch when ex_options.occ_batch <= 0 (measured: README, bench explain). */
+#define EX_OCC_BATCH_DEFAULT 8
 
 typedef struct {
     /* rollout */
@@ -61,6 +70,10 @@ typedef struct {
     int occ_stride;        /* default = block */
     const float *baseline; /* [dim] replacement embedding; NULL = zero vector */
     const char *baseline_name;
+    ex_occ_space occ_space; /* EX_OCC_TOKENS (default) or EX_OCC_PIXELS */
+    int occ_batch;         /* occluded copies per batch (one GEMM per weight); <= 0: EX_OCC_BATCH_DEFAULT */
+    int occ_sample;        /* > 0: run only this many batches, spread evenly over the sweep, and
+                              leave the other blocks at 0 (benchmarks of large models) */
     /* logit-lens */
     int top_k;             /* default 5 */
     bool lens_cached_scale; /* TransformerLens's cached final-RMS variant instead of re-normalising */
@@ -87,6 +100,13 @@ typedef struct {
     const int32_t *object_patches; /* optional: patch indices of the target object (knockout edge sets) */
     int n_object_patches;
     const struct tok *tok;  /* optional: names tokens in the report */
+    /* pixel-space occlusion only: the vision tower + projector, its state (left in an
+     * unspecified state), the normalised model input [3][S][S] that gave img_embd, and
+     * the preprocessing geometry (for the occluded boxes in original pixels; optional) */
+    const vit_t *vit;
+    vit_state_t *vst;
+    const float *pixels;
+    const pp_geom *geom;
 } ex_input;
 
 /* The shared forward's record. */

@@ -44,6 +44,15 @@ static void stage(const ex_job *job, const char *what) {
     if (job->progress) job->progress(job->progress_ctx, what);
 }
 
+void ex_job_input(const ex_job *job, const ex_outcome *out, ex_input *in) {
+    llava_t *l = job->l;
+    *in = (ex_input){.lm = l->lm, .st = l->st, .ids = out->pr.ids, .n = out->pr.n, .img_embd = out->im.embd,
+                     .img_start = out->pr.image_start, .n_image = out->pr.n_image, .grid_h = out->im.grid,
+                     .grid_w = out->im.grid, .T = out->pr.n - 1, .target = job->target,
+                     .object_patches = out->object_patches, .n_object_patches = out->n_object_patches,
+                     .tok = l->tok, .vit = l->vit, .vst = &l->vst, .pixels = l->pixels, .geom = &out->im.geom};
+}
+
 err_code ex_job_run(const ex_job *job, ex_outcome *out, err_t *err) {
     memset(out, 0, sizeof *out);
     llava_t *l = job->l;
@@ -55,9 +64,6 @@ err_code ex_job_run(const ex_job *job, ex_outcome *out, err_t *err) {
     if (vit_side && (rc = ex_vit_capture_init(&out->vcap, vc->n_run, vc->n_head, vc->grid, &vhooks, err))) goto fail;
     if ((rc = llava_encode_img_hooks(l, job->img, vit_side ? &vhooks : NULL, &out->im, err))) goto fail;
     if ((rc = llava_build_prompt(l, job->question, &out->pr, err))) goto fail;
-    ex_input in = {.lm = l->lm, .st = l->st, .ids = out->pr.ids, .n = out->pr.n, .img_embd = out->im.embd,
-                   .img_start = out->pr.image_start, .n_image = out->pr.n_image, .grid_h = out->im.grid,
-                   .grid_w = out->im.grid, .T = out->pr.n - 1, .target = job->target, .tok = l->tok};
     if (job->bbox) {
         out->object_patches = malloc(sizeof(int32_t) * (size_t)out->pr.n_image);
         if (!out->object_patches) {
@@ -65,9 +71,9 @@ err_code ex_job_run(const ex_job *job, ex_outcome *out, err_t *err) {
             goto fail;
         }
         out->n_object_patches = ex_bbox_patches(&out->im.geom, job->bbox, out->object_patches);
-        in.object_patches = out->object_patches;
-        in.n_object_patches = out->n_object_patches;
     }
+    ex_input in;
+    ex_job_input(job, out, &in);
     stage(job, "shared forward");
     if ((rc = ex_capture(&out->cap, &in, job->opt, err))) goto fail;
     for (int m = 0; m < EX_N_METHODS; m++) {

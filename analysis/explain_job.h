@@ -34,6 +34,9 @@ typedef struct {
 } ex_outcome;
 
 err_code ex_job_run(const ex_job *job, ex_outcome *out, err_t *err);
+/* The passes' input for a job that ex_job_run completed (to run a method again on the
+ * same capture, e.g. with other options); valid while out and job->l are. */
+void ex_job_input(const ex_job *job, const ex_outcome *out, ex_input *in);
 void ex_outcome_free(ex_outcome *out);
 /* The result of method m, or NULL when it did not run. */
 const ex_result *ex_outcome_find(const ex_outcome *out, ex_method m);

@@ -31,6 +31,9 @@ static void usage(FILE *f) {
             "  --fusion mean|max|min  --discard R      rollout head fusion and discard ratio\n"
             "  --window K                              knockout window width (default n_layer/4)\n"
             "  --occ-block K --occ-stride S            occlusion block and stride in patches\n"
+            "  --occ-space tokens|pixels               occlude LM-input embeddings (default) or paint the\n"
+            "                                          block's pixels with the mean colour and re-encode\n"
+            "  --occ-batch B                           occluded copies per batched forward (default 8)\n"
             "  --baseline auto|zero|FILE.npy           occlusion baseline (auto: <LM>.mean-embd.npy if\n"
             "                                          present, else zero)\n"
             "  --lens-cached     logit lens with the final layer's RMS scale (TransformerLens)\n"
@@ -129,6 +132,16 @@ int cmd_explain(int argc, char **argv) {
         } else if (!strcmp(a, "--window")) { NEED_VALUE(); opt.window = atoi(v);
         } else if (!strcmp(a, "--occ-block")) { NEED_VALUE(); opt.occ_block = atoi(v);
         } else if (!strcmp(a, "--occ-stride")) { NEED_VALUE(); opt.occ_stride = atoi(v);
+        } else if (!strcmp(a, "--occ-space")) {
+            NEED_VALUE();
+            int sp = ex_occ_space_from_name(v);
+            if (sp < 0) return fail("--occ-space must be tokens or pixels"), 2;
+            opt.occ_space = (ex_occ_space)sp;
+        } else if (!strcmp(a, "--occ-batch")) {
+            NEED_VALUE();
+            unsigned long long u;
+            if (!cli_parse_u64(v, &u) || u < 1 || u > 4096) return fail("--occ-batch must be an integer in [1, 4096]"), 2;
+            opt.occ_batch = (int)u;
         } else if (!strcmp(a, "--top-k")) { NEED_VALUE(); opt.top_k = atoi(v);
         } else if (!strcmp(a, "--top-heads")) { NEED_VALUE(); opt.top_heads = atoi(v);
         } else if (!strcmp(a, "--lens-cached")) { opt.lens_cached_scale = true;

@@ -191,4 +191,39 @@ err_code lm_resume(lm_state_t *s, const lm_snapshot_t *snap, int layer, int64_t 
  * used by logit-lens style analyses). xn is scratch [n][dim]. */
 err_code lm_unembed(const lm_state_t *s, float *logits, float *xn, const float *x, int64_t n, err_t *err);
 
+/* Batched resume (llama_batch.c): several edited copies of one snapshot's sequence in
+ * one pass, for sweeps such as occlusion. Copy i recomputes layers >= layer for
+ * positions [p0_i, snap->n_pos) from its own residual rows entering `layer` (a copy of
+ * the snapshot's, which the caller edits), attending to the snapshot's keys and values
+ * of positions < p0_i (the shared prefix, never recomputed) and to its own. The rows of
+ * all copies are stacked, so every weight matmul is one GEMM over all of them, and the
+ * copies' last rows share one unembedding GEMM. A GEMM always has at least
+ * LM_BATCH_MIN_ROWS rows (zero rows pad it): mm_linear's decode kernel (n <= 4) would
+ * use other arithmetic (8-bit activations for quantized weights), and a copy's result
+ * must not depend on what it was batched with. No hooks, bias or recording.
+ *
+ * Use: lm_batch_begin(b, snap, layer); x = lm_batch_add(b, p0, err) per copy (x is
+ * [snap->n_pos - p0][dim], filled with the snapshot's residual; edit it);
+ * lm_batch_run(b, err); lm_batch_logits(b, i) = copy i's logits at the last position.
+ * Per copy the logits equal lm_resume's with the same edit up to float summation order. */
+#define LM_BATCH_MIN_ROWS 5
+typedef struct lm_batch lm_batch_t;
+/* Room for max_copies copies with max_rows rows in all, in sequences of up to n_ctx positions. */
+err_code lm_batch_create(lm_batch_t **out, const lm_model_t *m, mm_ctx_t *mm, int max_copies, int64_t max_rows,
+                         int64_t n_ctx, err_t *err);
+void lm_batch_free(lm_batch_t *b);
+/* Starts an empty batch of copies of snap recomputing layers >= layer (0 <= layer < n_layer). */
+err_code lm_batch_begin(lm_batch_t *b, const lm_snapshot_t *snap, int layer, err_t *err);
+/* Whether one more copy resuming at p0 fits (copies and rows). */
+bool lm_batch_fits(const lm_batch_t *b, int64_t p0);
+/* Adds a copy resuming at p0 (0 <= p0 < snap->n_pos); returns its input rows, or NULL
+ * (ERR_RANGE / ERR_ARG in err) when it does not fit or p0 is out of range. */
+float *lm_batch_add(lm_batch_t *b, int64_t p0, err_t *err);
+err_code lm_batch_run(lm_batch_t *b, err_t *err);
+int lm_batch_count(const lm_batch_t *b);
+/* [n_vocab] logits of copy i's last position after lm_batch_run. */
+const float *lm_batch_logits(const lm_batch_t *b, int i);
+/* Bytes of the batch's buffers. */
+uint64_t lm_batch_bytes(const lm_batch_t *b);
+
 #endif
