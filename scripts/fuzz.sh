@@ -5,6 +5,7 @@
 # New inputs go to build-fuzz/corpus/<name>/, crashes to build-fuzz/artifacts/.
 # Exit status is non-zero when any target crashes, leaks, times out or fails to build.
 #   FUZZ_SECONDS=N  overrides every target's time (default: gguf 60 s, others 30 s)
+#   FUZZ_SEED=N     libFuzzer seed (default 1, so that a CI run is repeatable; 0 = random)
 # The gguf seed corpus is regenerated with: build/tests/test_gguf --write-corpus tests/fuzz/corpus/gguf
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +35,7 @@ for t in "${targets[@]}"; do
   exe=$(find build-fuzz -type f -name "$t" -perm -u+x | head -n 1)
   echo "fuzz: $t for ${secs}s (seeds: ${seeds[*]:-none})" >&2
   if ! ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-      "$exe" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+      "$exe" -seed="${FUZZ_SEED:-1}" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
       -artifact_prefix="build-fuzz/artifacts/$name-" -print_final_stats=1 \
       "$work" "${seeds[@]}" > "build-fuzz/$t.log" 2>&1; then
     echo "fuzz: $t FAILED; log: build-fuzz/$t.log" >&2

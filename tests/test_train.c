@@ -73,11 +73,11 @@ static void test_finite_differences(int image_size, bool aids) {
     tm_example ex = {.img = img, .ids = ids, .n = n, .image_start = image_start, .targets = targets,
                      .t0 = n - nt, .n_targets = nt};
     float *bias = calloc((size_t)n * n, sizeof(float));
-    int32_t *aux = malloc(sizeof(int32_t) * 2 * P);
+    int32_t *aux = malloc(sizeof(int32_t) * TM_N_AUX * P);
     if (aids) {
         for (int q = 0; q < n; q++)
             for (int k = image_start; k < image_start + P; k += 3) bias[q * n + k] = -INFINITY;
-        for (int i = 0; i < 2 * P; i++) aux[i] = urand() < 0.3 ? -1 : (int32_t)(urand() * 37);
+        for (int i = 0; i < TM_N_AUX * P; i++) aux[i] = urand() < 0.3 ? -1 : (int32_t)(urand() * 37);
         ex.lm_bias = bias, ex.aux_targets = aux, ex.aux_weight = 0.7f;
     }
     float *grad = calloc(m.n_params, sizeof(float));

@@ -477,7 +477,7 @@ err_code tm_forward(const tm_model *m, tm_state *s, const tm_example *ex, double
     if (ex->aux_targets && ex->aux_weight > 0) {
         ops_rmsnorm_fwd(s->aux_fn, s->aux_rstd, img_rows, w->out_norm, P, D, c->rms_eps);
         ops_linear_fwd(s->aux_logits, s->aux_fn, w->output, NULL, P, D, V);
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; k < TM_N_AUX; k++) {
             const int32_t *t = ex->aux_targets + k * P;
             for (int64_t i = 0; i < P; i++) {
                 if (t[i] >= V)
@@ -580,7 +580,7 @@ void tm_backward(const tm_model *m, tm_state *s, const tm_example *ex, const tm_
         /* The lens reads the image rows of the LM input: its gradient joins theirs. */
         const float as = scale * ex->aux_weight / (float)s->aux_count;
         zero(s->dlogits, P * V);
-        for (int k = 0; k < 2; k++) ops_xent_bwd(s->dlogits, s->aux_probs, ex->aux_targets + k * P, P, V, as);
+        for (int k = 0; k < TM_N_AUX; k++) ops_xent_bwd(s->dlogits, s->aux_probs, ex->aux_targets + k * P, P, V, as);
         zero(s->dfn, P * D);
         ops_linear_bwd(s->dfn, g->output, NULL, s->dlogits, s->aux_fn, w->output, P, D, V);
         ops_rmsnorm_bwd(s->dres + ex->image_start * D, g->out_norm, s->dfn, s->lx[0] + ex->image_start * D,

@@ -29,6 +29,7 @@
 
 #define TM_MAX_BLOCKS 16
 #define TM_NAME_MAX 48
+#define TM_N_AUX 3 /* lens targets per image row (trainer: colour, shape, side) */
 
 typedef struct {
     /* vision tower */
@@ -116,7 +117,7 @@ typedef struct {
     int64_t t0, n_targets;
     /* Training aids, NULL/0 for plain examples (see train.c for why they exist):
      * lm_bias [n][n] is added to every LM attention score (-INFINITY hides a key);
-     * aux_targets [2][n_patches] are token ids (-1 = none) that each image row of the
+     * aux_targets [TM_N_AUX][n_patches] are token ids (-1 = none) that each image row of the
      * LM input must predict through the model's own final norm and output head
      * (a layer-0 logit lens), weighted by aux_weight / (number of ids >= 0). */
     const float *lm_bias;

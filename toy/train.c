@@ -76,7 +76,7 @@ static err_code worker_init(tr_worker *wk, const tm_model *m, err_t *err) {
     wk->img = malloc((size_t)3 * c->image_size * c->image_size * sizeof(float));
     wk->ids = malloc((size_t)c->max_seq * sizeof(int32_t));
     wk->bias = malloc((size_t)c->max_seq * c->max_seq * sizeof(float));
-    wk->aux = malloc((size_t)2 * tm_n_patches(c) * sizeof(int32_t));
+    wk->aux = malloc((size_t)TM_N_AUX * tm_n_patches(c) * sizeof(int32_t));
     if (!wk->grad || !wk->img || !wk->ids || !wk->bias || !wk->aux) return err_set(err, ERR_NOMEM, "trainer: cannot allocate a worker");
     tm_views(m, wk->grad, &wk->gv);
     return ERR_OK;
@@ -103,8 +103,11 @@ err_code tr_create(tr_trainer **out, const tm_config *cfg, const tr_options *o, 
     if (!t) return err_set(err, ERR_NOMEM, "trainer: out of memory");
     t->opt = *o;
     t->tok = tok;
-    for (int i = 0; i < SC_N_COLORS + SC_N_SHAPES; i++) {
-        const char *word = i < SC_N_COLORS ? sc_color_names[i] : sc_shape_names[i - SC_N_COLORS];
+    static const char *const sides[2] = {"left", "right"};
+    for (int i = 0; i < SC_N_COLORS + SC_N_SHAPES + 2; i++) {
+        const char *word = i < SC_N_COLORS                 ? sc_color_names[i]
+                           : i < SC_N_COLORS + SC_N_SHAPES ? sc_shape_names[i - SC_N_COLORS]
+                                                           : sides[i - SC_N_COLORS - SC_N_SHAPES];
         int32_t ids[TR_MAX_TARGETS];
         int64_t na = 0;
         err_code rc = tok_encode_answer(tok, word, ids, TR_MAX_TARGETS, &na, err);
@@ -112,7 +115,9 @@ err_code tr_create(tr_trainer **out, const tm_config *cfg, const tr_options *o, 
             free(t);
             return err_prefix(err, "trainer: answer word '%s'", word);
         }
-        *(i < SC_N_COLORS ? &t->color_id[i] : &t->shape_id[i - SC_N_COLORS]) = ids[0];
+        *(i < SC_N_COLORS                 ? &t->color_id[i]
+          : i < SC_N_COLORS + SC_N_SHAPES ? &t->shape_id[i - SC_N_COLORS]
+                                          : &t->side_id[i - SC_N_COLORS - SC_N_SHAPES]) = ids[0];
     }
     err_code rc = tm_create(&t->model, cfg, err);
     if (rc) goto fail;
@@ -170,8 +175,9 @@ static int curriculum_max_objects(const tr_options *o, int64_t step) {
  *   inference); object patches are always visible. The LM first learns to route
  *   among the object tokens, as at 64 px, then to ignore the background.
  * - Layer-0 lens: each patch that an object covers by >= 1/4 must predict that
- *   object's colour word and shape word through the model's own final norm and
- *   output head, so the tower and projector learn per-token object identity with
+ *   object's colour word, shape word and side word (left/right, when the object's
+ *   centre is outside the middle fifth, as the position questions ask) through the
+ *   model's own final norm and output head, so the tower and projector learn per-token object identity with
  *   a dense signal instead of through the answer alone. */
 static void training_aids(tr_trainer *t, tr_worker *wk, uint64_t idx) {
     const tm_config *c = &t->model.cfg;
@@ -195,6 +201,8 @@ static void training_aids(tr_trainer *t, tr_worker *wk, uint64_t idx) {
         bool on = best > 0 && cnt[best] * 4 >= ps * ps;
         wk->aux[p] = on ? t->color_id[sc->objects[best - 1].color] : -1;
         wk->aux[P + p] = on ? t->shape_id[sc->objects[best - 1].shape] : -1;
+        const int side = on ? sc_side_of(&sc->objects[best - 1], sc->w) : -1;
+        wk->aux[2 * P + p] = side >= 0 ? t->side_id[side] : -1;
         bool hide = best == 0 && keep < 1.0 && sc_rng_uniform(&r) >= keep;
         if (hide && !masked) {
             memset(wk->bias, 0, (size_t)n * n * sizeof(float));

@@ -20,7 +20,7 @@ typedef struct {
     int32_t targets[TR_MAX_TARGETS];
     tm_example ex;
     float *bias;         /* [max_seq][max_seq] LM attention bias (keep ramp) */
-    int32_t *aux;        /* [2][n_patches] lens targets */
+    int32_t *aux;        /* [TM_N_AUX][n_patches] lens targets */
     double loss, aux_loss;
     int64_t correct[SC_N_QTYPES], total[SC_N_QTYPES];
     err_code rc;
@@ -36,7 +36,7 @@ struct tr_trainer {
     int n_workers;
     tr_worker *workers;
     pool_t *pool;
-    int32_t color_id[SC_N_COLORS], shape_id[SC_N_SHAPES]; /* first piece of " word" */
+    int32_t color_id[SC_N_COLORS], shape_id[SC_N_SHAPES], side_id[2]; /* first piece of " word" */
 };
 
 /* Renders example idx of split seed into wk (image, ids, targets, wk->ex). */
