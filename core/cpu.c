@@ -45,6 +45,24 @@ cpu_level_t cpu_level(void) {
     return (cpu_level_t)v;
 }
 
+int cpu_has_vnni(void) {
+    static _Atomic int cached = -1;
+    int v = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (v >= 0) return v;
+    v = 0;
+#ifdef CPU_X86
+    if (cpu_level() == CPU_AVX512) {
+        unsigned a, b, c, d;
+        /* CPUID leaf 7 subleaf 0, ECX: bit 1 AVX512_VBMI, bit 8 GFNI, bit 11 AVX512_VNNI */
+        if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) v = (c >> 1 & 1) && (c >> 8 & 1) && (c >> 11 & 1);
+        const char *cap = getenv("LLAVA_MECH_CPU");
+        if (cap && !strcmp(cap, "avx512")) v = 0;
+    }
+#endif
+    atomic_store_explicit(&cached, v, memory_order_relaxed);
+    return v;
+}
+
 const char *cpu_level_name(cpu_level_t l) {
     switch (l) {
     case CPU_AVX512: return "avx512";

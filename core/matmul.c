@@ -106,28 +106,50 @@ typedef struct {
     int64_t n, k, m, tile;
     const tensor_t *W;
     const float *bias;
-    size_t row_bytes;
-    const qt_int_kernel *ik; /* integer decode path, or NULL */
-    const unsigned char *act;
-    size_t act_bytes;
 } mm_job;
 
-static void gemv_worker(void *arg, int ith, int nth) {
-    const mm_job *j = arg;
-    const qt_dot_fn dot = qt_get(j->W->type)->dot;
-    const unsigned char *w = j->W->data;
-    long lo, hi;
-    pool_split((long)j->m, ith, nth, &lo, &hi);
+/* One weight of a decode dispatch: its rows are cut into chunks of `rows`. */
+typedef struct {
+    float *Y;
+    const unsigned char *w;
+    const float *bias;
+    int64_t m;
+    size_t row_bytes;
+    qt_dot_fn dot;           /* f32-activation kernel, when ik is NULL */
+    const qt_int_kernel *ik; /* integer kernel */
+    const unsigned char *act;
+    size_t act_bytes;
+    int64_t rows;
+    long chunk0; /* index of its first chunk in the dispatch */
+} gemv_part;
+
+typedef struct {
+    gemv_part part[MM_MULTI_MAX];
+    int count;
+    const float *X;
+    int64_t n, k;
+} gemv_job;
+
+static void gemv_rows(const gemv_job *j, const gemv_part *p, int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; r++) {
-        const void *row = w + (size_t)r * j->row_bytes;
-        const float b = j->bias ? j->bias[r] : 0.0f;
-        if (j->ik) {
+        const void *row = p->w + (size_t)r * p->row_bytes;
+        const float b = p->bias ? p->bias[r] : 0.0f;
+        if (p->ik) {
             for (int64_t i = 0; i < j->n; i++)
-                j->Y[i * j->m + r] = j->ik->vdot(row, j->act + (size_t)i * j->act_bytes, j->k) + b;
+                p->Y[i * p->m + r] = p->ik->vdot(row, p->act + (size_t)i * p->act_bytes, j->k) + b;
         } else {
-            for (int64_t i = 0; i < j->n; i++) j->Y[i * j->m + r] = dot(row, j->X + i * j->k, j->k) + b;
+            for (int64_t i = 0; i < j->n; i++) p->Y[i * p->m + r] = p->dot(row, j->X + i * j->k, j->k) + b;
         }
     }
+}
+
+static void gemv_task(void *arg, long chunk) {
+    const gemv_job *j = arg;
+    int i = j->count - 1;
+    while (i > 0 && chunk < j->part[i].chunk0) i--;
+    const gemv_part *p = &j->part[i];
+    const int64_t lo = (int64_t)(chunk - p->chunk0) * p->rows;
+    gemv_rows(j, p, lo, lo + p->rows < p->m ? lo + p->rows : p->m);
 }
 
 static void gemm_worker(void *arg, int ith, int nth) {
@@ -156,8 +178,8 @@ static void gemm_worker(void *arg, int ith, int nth) {
     }
 }
 
-err_code mm_linear(mm_ctx_t *c, float *Y, const float *X, int64_t n, int64_t k, const tensor_t *W,
-                   const float *bias, err_t *err) {
+/* Checks W against k; *m_out = its row count. */
+static err_code check_weight(const tensor_t *W, int64_t k, int64_t n, int64_t *m_out, err_t *err) {
     const char *name = W->name ? W->name : "(unnamed)";
     if (W->ne[0] != k)
         return err_set(err, ERR_MISMATCH, "matmul: tensor %s: has %lld inputs per row, input has %lld",
@@ -175,35 +197,84 @@ err_code mm_linear(mm_ctx_t *c, float *Y, const float *X, int64_t n, int64_t k, 
     if (W->nbytes && W->nbytes < (size_t)m * rs)
         return err_set(err, ERR_MISMATCH, "matmul: tensor %s: %zu bytes, its shape needs %zu", name,
                        W->nbytes, (size_t)m * rs);
-    if (n == 0) return ERR_OK;
-    if (!W->data) return err_set(err, ERR_ARG, "matmul: tensor %s: no data", name);
+    if (n > 0 && !W->data) return err_set(err, ERR_ARG, "matmul: tensor %s: no data", name);
+    *m_out = m;
+    return ERR_OK;
+}
 
-    mm_job j = {c, Y, X, n, k, m, 0, W, bias, rs, NULL, NULL, 0};
-    if (n <= MM_GEMV_MAX) {
-        const qt_int_kernel *ik = c->exact ? NULL : qt_int_get(W->type);
-        if (ik) {
-            j.act_bytes = qt_act_row_size(ik->act, k);
-            const size_t need = j.act_bytes * (size_t)n;
-            if (j.act_bytes == 0) {
-                ik = NULL; /* k not a multiple of the activation block: use the f32 path */
-            } else if (need > c->act_cap) {
-                void *a = malloc(need);
-                if (!a) return err_set(err, ERR_NOMEM, "matmul: out of memory");
-                free(c->act);
-                c->act = a;
-                c->act_cap = need;
-            }
-            if (ik) {
-                for (int64_t i = 0; i < n; i++)
-                    qt_quantize_act(ik->act, X + i * k, (unsigned char *)c->act + (size_t)i * j.act_bytes, k);
-                j.ik = ik;
-                j.act = c->act;
-            }
+/* Weight bytes per claimed chunk of a decode dispatch: large enough that the
+ * compare-and-swap of a claim (~100 ns between cores) is < 1% of the ~1.5 us the
+ * chunk takes to stream, small enough that a preempted thread holds little work
+ * and 2 threads finish within one chunk of each other. */
+#define MM_CHUNK_BYTES (64u << 10)
+
+/* Decoding: all rows of out[0..count) in one dispatch, X quantized once per
+ * activation kind (8-bit blocks of 32 or 256; see quant_impl.h). */
+static err_code gemv_multi(mm_ctx_t *c, const float *X, int64_t n, int64_t k, const mm_out_t *out,
+                           const int64_t *ms, int count, err_t *err) {
+    gemv_job j;
+    memset(&j, 0, sizeof j);
+    j.count = count;
+    j.X = X;
+    j.n = n;
+    j.k = k;
+    /* one quantized copy of X per activation kind in use */
+    size_t off[QT_ACT_COUNT] = {0}, need = 0;
+    int used[QT_ACT_COUNT] = {0};
+    for (int i = 0; i < count; i++) {
+        const qt_int_kernel *ik = c->exact ? NULL : qt_int_get(out[i].W->type);
+        if (ik && qt_act_row_size(ik->act, k) == 0) ik = NULL; /* k not a multiple of the activation block */
+        j.part[i].ik = ik;
+        if (ik && !used[ik->act]) {
+            used[ik->act] = 1;
+            off[ik->act] = need;
+            need += qt_act_row_size(ik->act, k) * (size_t)n;
         }
-        if (n * m * k < MM_INLINE_MACS) gemv_worker(&j, 0, 1);
-        else pool_run(c->pool, gemv_worker, &j);
-        return ERR_OK;
     }
+    if (need > c->act_cap) {
+        void *a = malloc(need);
+        if (!a) return err_set(err, ERR_NOMEM, "matmul: out of memory");
+        free(c->act);
+        c->act = a;
+        c->act_cap = need;
+    }
+    for (int kind = 1; kind < QT_ACT_COUNT; kind++)
+        if (used[kind]) {
+            const size_t ab = qt_act_row_size((qt_act_kind)kind, k);
+            for (int64_t i = 0; i < n; i++)
+                qt_quantize_act((qt_act_kind)kind, X + i * k, (unsigned char *)c->act + off[kind] + (size_t)i * ab, k);
+        }
+    long chunks = 0;
+    int64_t macs = 0;
+    for (int i = 0; i < count; i++) {
+        gemv_part *p = &j.part[i];
+        p->Y = out[i].Y;
+        p->w = out[i].W->data;
+        p->bias = out[i].bias;
+        p->m = ms[i];
+        p->row_bytes = qt_row_size(out[i].W->type, k);
+        p->dot = qt_get(out[i].W->type)->dot;
+        if (p->ik) {
+            p->act_bytes = qt_act_row_size(p->ik->act, k);
+            p->act = (const unsigned char *)c->act + off[p->ik->act];
+        }
+        p->rows = (int64_t)(MM_CHUNK_BYTES / p->row_bytes);
+        if (p->rows < 1) p->rows = 1;
+        p->chunk0 = chunks;
+        chunks += (long)((p->m + p->rows - 1) / p->rows);
+        macs += n * p->m * k;
+    }
+    if (macs < MM_INLINE_MACS || c->nth == 1) {
+        for (int i = 0; i < count; i++) gemv_rows(&j, &j.part[i], 0, j.part[i].m);
+    } else {
+        pool_for(c->pool, chunks, gemv_task, &j);
+    }
+    return ERR_OK;
+}
+
+static err_code gemm(mm_ctx_t *c, float *Y, const float *X, int64_t n, int64_t k, int64_t m, const tensor_t *W,
+                     const float *bias, err_t *err) {
+    mm_job j = {c, Y, X, n, k, m, 0, W, bias};
     j.tile = c->tile_rows_override ? c->tile_rows_override : mm_tile_rows(m, k);
     if (j.tile > m) j.tile = m;
     if (W->type != QT_F32) {
@@ -222,5 +293,29 @@ err_code mm_linear(mm_ctx_t *c, float *Y, const float *X, int64_t n, int64_t k, 
     if (n * m * k < MM_INLINE_MACS) gemm_worker(&j, 0, 1);
     else pool_run(c->pool, gemm_worker, &j);
     openblas_set_num_threads(saved);
+    return ERR_OK;
+}
+
+err_code mm_linear(mm_ctx_t *c, float *Y, const float *X, int64_t n, int64_t k, const tensor_t *W,
+                   const float *bias, err_t *err) {
+    mm_out_t o = {Y, W, bias};
+    return mm_linear_multi(c, X, n, k, &o, 1, err);
+}
+
+err_code mm_linear_multi(mm_ctx_t *c, const float *X, int64_t n, int64_t k, const mm_out_t *out, int count,
+                         err_t *err) {
+    if (count < 1 || count > MM_MULTI_MAX)
+        return err_set(err, ERR_ARG, "matmul: %d weights in one call (1..%d)", count, MM_MULTI_MAX);
+    int64_t ms[MM_MULTI_MAX];
+    for (int i = 0; i < count; i++) {
+        err_code rc = check_weight(out[i].W, k, n, &ms[i], err);
+        if (rc) return rc;
+    }
+    if (n == 0) return ERR_OK;
+    if (n <= MM_GEMV_MAX) return gemv_multi(c, X, n, k, out, ms, count, err);
+    for (int i = 0; i < count; i++) {
+        err_code rc = gemm(c, out[i].Y, X, n, k, ms[i], out[i].W, out[i].bias, err);
+        if (rc) return rc;
+    }
     return ERR_OK;
 }

@@ -3,8 +3,9 @@
  * X is n x k row-major f32, W a tensor with ne = {k, m} of any quant.h type
  * (row-major [m][k]), Y n x m row-major f32. For n > 4 W is dequantized in tiles
  * into the context's reused scratch and multiplied with OpenBLAS sgemm; for n <= 4
- * a fused kernel reads each quantized row once (see mm_ctx_set_exact). Results do not depend
- * on the number of threads (bit-identical). A context (its pool and scratch) serves
+ * a fused kernel reads each quantized row once (see mm_ctx_set_exact), with the rows
+ * handed out in chunks to whichever pool thread is free. Results do not depend on the
+ * number of threads (bit-identical). A context (its pool and scratch) serves
  * one calling thread at a time. mm_ctx_create sets OpenBLAS's thread count to the
  * context's; mm_linear runs OpenBLAS single-threaded inside its pool and restores
  * the previous count afterwards.
@@ -32,6 +33,20 @@ int mm_ctx_threads(const mm_ctx_t *c);
  * W->nbytes != 0, that it holds m rows); returns ERR_MISMATCH naming W otherwise. */
 err_code mm_linear(mm_ctx_t *c, float *Y, const float *X, int64_t n, int64_t k, const tensor_t *W,
                    const float *bias, err_t *err);
+
+/* Several weights that read the same input (Q/K/V, gate/up): out[i].Y[n][m_i] =
+ * X W_i^T + bias_i, each W_i with k inputs per row. For decoding sizes (n <= 4) X is
+ * quantized once per activation kind and the rows of all the weights go out in one
+ * pool dispatch; otherwise it is mm_linear on each in turn. Every Y_i is bit-identical
+ * to what mm_linear gives for W_i alone. count <= MM_MULTI_MAX. */
+#define MM_MULTI_MAX 4
+typedef struct {
+    float *Y;
+    const tensor_t *W;
+    const float *bias; /* may be NULL */
+} mm_out_t;
+err_code mm_linear_multi(mm_ctx_t *c, const float *X, int64_t n, int64_t k, const mm_out_t *out, int count,
+                         err_t *err);
 
 /* Prefill tiling (see matmul.c): rows of W per dequantized tile for an m x k weight,
  * a function of the shape only so results do not depend on the thread count.

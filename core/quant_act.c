@@ -11,6 +11,7 @@ size_t qt_act_row_size(qt_act_kind act, int64_t n) {
     switch (act) {
     case QT_ACT_Q8_32: return (size_t)(n / 32) * sizeof(act_q8_32);
     case QT_ACT_Q8_K: return (size_t)(n / QK_K) * sizeof(act_q8_K);
+    case QT_ACT_Q8_32X4: return n % 32 ? 0 : (size_t)((n / 32 + 3) / 4) * sizeof(act_q8_32x4);
     default: return 0;
     }
 }
@@ -48,6 +49,18 @@ void qt_quantize_act(qt_act_kind act, const float *x, void *dst, int64_t n) {
             for (int j = 0; j < 32; j++) s += b[i].qs[j];
             b[i].sum = s;
         }
+    } else if (act == QT_ACT_Q8_32X4) {
+        act_q8_32x4 *g = dst;
+        const int64_t nb = n / 32;
+        memset(g, 0, qt_act_row_size(act, n));
+        for (int64_t i = 0; i < nb; i++, x += 32) {
+            act_q8_32x4 *gi = &g[i / 4];
+            const int j = (int)(i % 4);
+            quantize_block(x, 32, &gi->d[j], gi->qs + 32 * j);
+            int32_t s = 0;
+            for (int l = 0; l < 32; l++) s += gi->qs[32 * j + l];
+            for (int l = 0; l < 8; l++) gi->init[8 * j + l] = -16 * s;
+        }
     } else if (act == QT_ACT_Q8_K) {
         act_q8_K *b = dst;
         for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
@@ -69,6 +82,19 @@ float qt_ref_vdot_q8_0(const void *w, const void *xq, int64_t n) {
         int32_t sum = 0;
         for (int j = 0; j < 32; j++) sum += b[i].qs[j] * a[i].qs[j];
         s += qt_f16_to_f32(b[i].d) * a[i].d * (float)sum;
+    }
+    return s;
+}
+
+float qt_ref_vdot_q8_0x4(const void *w, const void *xq, int64_t n) {
+    const block_q8_0 *b = w;
+    const act_q8_32x4 *a = xq;
+    float s = 0;
+    for (int64_t i = 0; i < n / 32; i++) {
+        const int8_t *x = a[i / 4].qs + 32 * (i % 4);
+        int32_t sum = 0;
+        for (int j = 0; j < 32; j++) sum += b[i].qs[j] * x[j];
+        s += qt_f16_to_f32(b[i].d) * a[i / 4].d[i % 4] * (float)sum;
     }
     return s;
 }
@@ -289,11 +315,25 @@ static const qt_int_kernel int_avx512[] = {
     [QT_Q6_K] = {QT_ACT_Q8_K, qt_avx512_vdot_q6_K, qt_ref_vdot_q6_K},
 };
 
+/* VNNI: Q8_0 with its own activation layout, Q4_K; the rest as AVX-512BW */
+static const qt_int_kernel int_vnni[] = {
+    [QT_Q8_0] = {QT_ACT_Q8_32X4, qt_vnni_vdot_q8_0, qt_ref_vdot_q8_0x4},
+    [QT_Q4_0] = {QT_ACT_Q8_32, qt_avx2_vdot_q4_0, qt_ref_vdot_q4_0},
+    [QT_Q4_K] = {QT_ACT_Q8_K, qt_vnni_vdot_q4_K, qt_ref_vdot_q4_K},
+    [QT_Q5_K] = {QT_ACT_Q8_K, qt_avx512_vdot_q5_K, qt_ref_vdot_q5_K},
+    [QT_Q4_1] = {QT_ACT_Q8_32, qt_avx2_vdot_q4_1, qt_ref_vdot_q4_1},
+    [QT_Q5_0] = {QT_ACT_Q8_32, qt_avx2_vdot_q5_0, qt_ref_vdot_q5_0},
+    [QT_Q5_1] = {QT_ACT_Q8_32, qt_avx2_vdot_q5_1, qt_ref_vdot_q5_1},
+    [QT_Q2_K] = {QT_ACT_Q8_K, qt_avx2_vdot_q2_K, qt_ref_vdot_q2_K},
+    [QT_Q3_K] = {QT_ACT_Q8_K, qt_avx2_vdot_q3_K, qt_ref_vdot_q3_K},
+    [QT_Q6_K] = {QT_ACT_Q8_K, qt_avx512_vdot_q6_K, qt_ref_vdot_q6_K},
+};
+
 const qt_int_kernel *qt_int_get(int t) {
     const int count = (int)(sizeof int_ref / sizeof *int_ref);
     if (t < 0 || t >= count || !int_ref[t].vdot) return NULL;
     switch (cpu_level()) {
-    case CPU_AVX512: return &int_avx512[t];
+    case CPU_AVX512: return cpu_has_vnni() ? &int_vnni[t] : &int_avx512[t];
     case CPU_AVX2: return &int_avx2[t];
     default: return &int_ref[t];
     }

@@ -154,7 +154,20 @@ typedef struct {
 /* Activation super-block for K-quant weights (ggml's block_q8_K layout). */
 typedef block_q8_K act_q8_K;
 
-typedef enum { QT_ACT_NONE = 0, QT_ACT_Q8_32, QT_ACT_Q8_K } qt_act_kind;
+/* Activation layout of the VNNI Q8_0 kernel: four 32-blocks per group, their bytes
+ * contiguous so one 64-byte load covers two blocks, the scales in one 16-byte load,
+ * and per block the start value of the vpdpbusd accumulator: the kernel multiplies
+ * the weights shifted to unsigned (w + 128) and the shift's 128 * sum(x), spread
+ * over the block's 8 int32 lanes, is cancelled by starting each lane at
+ * -16 * sum(x), so the integer block dot is exact. A last group with fewer than four
+ * blocks is zero-filled. */
+typedef struct {
+    int8_t qs[128];
+    int32_t init[32]; /* lanes 8b..8b+7: -16 * sum of block b's qs */
+    float d[4];
+} act_q8_32x4;
+
+typedef enum { QT_ACT_NONE = 0, QT_ACT_Q8_32, QT_ACT_Q8_K, QT_ACT_Q8_32X4, QT_ACT_COUNT } qt_act_kind;
 typedef float (*qt_vdot_fn)(const void *w, const void *xq, int64_t n);
 typedef struct {
     qt_act_kind act;
@@ -191,6 +204,11 @@ float qt_avx2_vdot_q4_0(const void *w, const void *xq, int64_t n);
 float qt_avx2_vdot_q4_K(const void *w, const void *xq, int64_t n);
 float qt_avx2_vdot_q5_K(const void *w, const void *xq, int64_t n);
 float qt_avx2_vdot_q6_K(const void *w, const void *xq, int64_t n);
+float qt_ref_vdot_q8_0x4(const void *w, const void *xq, int64_t n); /* xq: QT_ACT_Q8_32X4 */
+/* VNNI kernels (quant_int_avx512.c; callers check cpu_has_vnni()): Q8_0 takes
+ * QT_ACT_Q8_32X4 activations, Q4_K act_q8_K. */
+float qt_vnni_vdot_q8_0(const void *w, const void *xq, int64_t n);
+float qt_vnni_vdot_q4_K(const void *w, const void *xq, int64_t n);
 float qt_avx512_vdot_q4_K(const void *w, const void *xq, int64_t n);
 float qt_avx512_vdot_q5_K(const void *w, const void *xq, int64_t n);
 float qt_avx512_vdot_q6_K(const void *w, const void *xq, int64_t n);

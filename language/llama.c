@@ -368,10 +368,10 @@ static err_code run_layers(lm_state_t *s, int64_t pos0, int64_t n, int layer0, c
         ops_rmsnorm_fwd(xb, NULL, x, L->attn_norm_f32, n, D, c->norm_eps);
         if ((rc = emit(o, "blk.%d.attn_norm", l, xb, 2, n, D, 0, pos0, err))) return rc;
         float *k = kv_k(&s->kv, l, pos0), *v = kv_v(&s->kv, l, pos0);
-        if ((rc = mm_linear(s->mm, s->q, xb, n, D, L->wq, NULL, err)) ||
-            (rc = mm_linear(s->mm, k, xb, n, D, L->wk, NULL, err)) ||
-            (rc = mm_linear(s->mm, v, xb, n, D, L->wv, NULL, err)))
-            return rc;
+        /* one call: a decoded token's input is quantized once and Q, K, V share one
+         * pool dispatch (prefill: three plain mm_linear) */
+        const mm_out_t qkv[3] = {{s->q, L->wq, NULL}, {k, L->wk, NULL}, {v, L->wv, NULL}};
+        if ((rc = mm_linear_multi(s->mm, xb, n, D, qkv, 3, err))) return rc;
         ops_rope_fwd(s->q, n, c->n_head, (int)hd, c->n_rot, pos0, c->rope_base);
         ops_rope_fwd(k, n, c->n_kv_head, (int)hd, c->n_rot, pos0, c->rope_base);
         if ((rc = emit(o, "blk.%d.attn.q", l, s->q, 3, n, c->n_head, hd, pos0, err)) ||
@@ -401,9 +401,8 @@ static err_code run_layers(lm_state_t *s, int64_t pos0, int64_t n, int layer0, c
         if ((rc = emit(o, "blk.%d.resid_mid", l, x, 2, n, D, 0, pos0, err))) return rc;
         ops_rmsnorm_fwd(xb, NULL, x, L->ffn_norm_f32, n, D, c->norm_eps);
         if ((rc = emit(o, "blk.%d.ffn_norm", l, xb, 2, n, D, 0, pos0, err))) return rc;
-        if ((rc = mm_linear(s->mm, s->hb, xb, n, D, L->w_gate, NULL, err)) ||
-            (rc = mm_linear(s->mm, s->hb2, xb, n, D, L->w_up, NULL, err)))
-            return rc;
+        const mm_out_t gate_up[2] = {{s->hb, L->w_gate, NULL}, {s->hb2, L->w_up, NULL}};
+        if ((rc = mm_linear_multi(s->mm, xb, n, D, gate_up, 2, err))) return rc;
         ops_swiglu_fwd(s->hb, s->hb, s->hb2, n * H);
         if ((rc = emit(o, "blk.%d.mlp.hidden", l, s->hb, 2, n, H, 0, pos0, err))) return rc;
         if ((rc = mm_linear(s->mm, xb, s->hb, n, H, L->w_down, NULL, err))) return rc;

@@ -219,6 +219,46 @@ int main(void) {
         free(X);
     }
 
+    /* mm_linear_multi: weights of different types (three activation layouts plus
+     * f32 activations) sharing one input give, bit for bit, what mm_linear gives for
+     * each alone, for decode (one dispatch) and prefill sizes and 1-3 threads */
+    {
+        static const int mtypes[] = {QT_Q8_0, QT_Q4_K, QT_F16, QT_Q4_0};
+        static const int64_t mrows[] = {301, 64, 130, 517};
+        const int64_t k = 1024;
+        float *X = malloc((size_t)(6 * k) * sizeof(float));
+        for (int64_t i = 0; i < 6 * k; i++) X[i] = rndf();
+        void *wq[4];
+        tensor_t W[4];
+        float *Ys[4], *Yr[4];
+        mm_out_t out[4];
+        for (int i = 0; i < 4; i++) {
+            wq[i] = make_weights(mtypes[i], mrows[i], k);
+            W[i] = (tensor_t){.name = "w.multi", .type = mtypes[i], .n_dims = 2, .ne = {k, mrows[i], 1, 1}, .data = wq[i]};
+            Ys[i] = malloc((size_t)(6 * mrows[i]) * sizeof(float));
+            Yr[i] = malloc((size_t)(6 * mrows[i]) * sizeof(float));
+            out[i] = (mm_out_t){Ys[i], &W[i], NULL};
+        }
+        mm_ctx_t *cs[3] = {c1, c2, c3};
+        const int64_t ns[] = {1, 3, 6};
+        for (int ci = 0; ci < 3; ci++)
+            for (int ni = 0; ni < 3; ni++) {
+                mm_ctx_set_exact(cs[ci], 0);
+                CHECK_OK(mm_linear_multi(cs[ci], X, ns[ni], k, out, 4, &err), &err);
+                for (int i = 0; i < 4; i++) {
+                    CHECK_OK(mm_linear(c1, Yr[i], X, ns[ni], k, &W[i], NULL, &err), &err);
+                    CHECK_MSG(!memcmp(Ys[i], Yr[i], (size_t)(ns[ni] * mrows[i]) * sizeof(float)),
+                              "multi %s n=%lld threads %d differs from mm_linear", qt_get(mtypes[i])->name,
+                              (long long)ns[ni], ci + 1);
+                }
+            }
+        CHECK(mm_linear_multi(c2, X, 1, k, out, 0, &err) == ERR_ARG);
+        CHECK(mm_linear_multi(c2, X, 1, k, out, MM_MULTI_MAX + 1, &err) == ERR_ARG);
+        CHECK(mm_linear_multi(c2, X, 1, 512, out, 2, &err) == ERR_MISMATCH);
+        for (int i = 0; i < 4; i++) free(wq[i]), free(Ys[i]), free(Yr[i]);
+        free(X);
+    }
+
     /* a larger prefill-shaped product with several automatic tiles (k = 4096 ->
      * 128-row tiles): same bits for 1, 2 and 3 threads */
     {

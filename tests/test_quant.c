@@ -10,6 +10,9 @@
  *  - every dot kernel (portable, AVX2, AVX-512) against a double-precision dot of
  *    the dequantized row. */
 #include <immintrin.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -616,11 +619,22 @@ static void test_dots(void) {
 }
 
 /* ---------------------------------------------------------------- integer dots */
+/* The hardware has the VNNI kernels' extensions (whatever LLAVA_MECH_CPU says). */
+static int vnni_hw(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (c >> 1 & 1) && (c >> 8 & 1) && (c >> 11 & 1);
+#else
+    return 0;
+#endif
+}
+
 static void test_int_dots(void) {
     enum { N = 4 * QK_K };
     static unsigned char row[N * 4];
     static float w[N], x[N];
-    static unsigned char xq[N * 2];
+    /* act_q8_32x4 takes 272 bytes per 128 values */
+    static unsigned char xq[N * 3], xq_plain[N * 3];
     const int types[] = {QT_Q8_0, QT_Q4_0, QT_Q4_1, QT_Q5_0, QT_Q5_1, QT_Q2_K, QT_Q3_K, QT_Q4_K, QT_Q5_K, QT_Q6_K};
     CHECK(qt_int_get(QT_F32) == NULL && qt_int_get(QT_Q8_K) == NULL && qt_int_get(-3) == NULL);
     for (size_t ti = 0; ti < sizeof types / sizeof *types; ti++) {
@@ -648,8 +662,11 @@ static void test_int_dots(void) {
             CHECK_MSG(fabs(r - ref) <= 1.01 * bound + 1e-6 * mag, "%s vdot_ref %.7g vs %.7g (bound %.3g)", qt_get(t)->name, r, ref, bound);
             /* same integer sums, only float combination order may differ */
             CHECK_MSG(fabs(v - r) <= 1e-5 * mag, "%s vdot %.7g vs vdot_ref %.7g", qt_get(t)->name, v, r);
-            /* every ISA's kernel, whatever this CPU's default is */
-            qt_vdot_fn all[2] = {NULL, NULL};
+            /* every ISA's kernel, whatever this CPU's default is; the AVX2 and AVX-512BW
+             * ones take the plain layouts */
+            const qt_act_kind plain = blk == QK_K ? QT_ACT_Q8_K : QT_ACT_Q8_32;
+            qt_quantize_act(plain, x, xq_plain, N);
+            qt_vdot_fn all[3] = {NULL, NULL, NULL};
             if (cpu_level_hw() >= CPU_AVX2)
                 all[0] = t == QT_Q8_0 ? qt_avx2_vdot_q8_0 : t == QT_Q4_0 ? qt_avx2_vdot_q4_0
                        : t == QT_Q4_1 ? qt_avx2_vdot_q4_1 : t == QT_Q5_0 ? qt_avx2_vdot_q5_0
@@ -659,13 +676,51 @@ static void test_int_dots(void) {
             if (cpu_level_hw() >= CPU_AVX512)
                 all[1] = t == QT_Q4_K ? qt_avx512_vdot_q4_K : t == QT_Q6_K ? qt_avx512_vdot_q6_K
                        : t == QT_Q5_K ? qt_avx512_vdot_q5_K : NULL;
-            for (int k = 0; k < 2; k++)
+            /* VNNI kernels with the layout they are dispatched with */
+            if (cpu_level_hw() >= CPU_AVX512 && vnni_hw())
+                all[2] = t == QT_Q8_0 ? qt_vnni_vdot_q8_0 : t == QT_Q4_K ? qt_vnni_vdot_q4_K : NULL;
+            static const char *const isa[3] = {"avx2", "avx512", "vnni"};
+            for (int k = 0; k < 3; k++)
                 if (all[k]) {
-                    const float u = all[k](row, xq, N);
+                    unsigned char *xk = xq_plain;
+                    if (k == 2 && t == QT_Q8_0) {
+                        qt_quantize_act(QT_ACT_Q8_32X4, x, xq, N);
+                        xk = xq;
+                        /* the portable dot of that layout equals the plain one bit for bit:
+                         * same integer sums, same float order */
+                        CHECK(qt_ref_vdot_q8_0x4(row, xq, N) == qt_ref_vdot_q8_0(row, xq_plain, N));
+                    }
+                    const float u = all[k](row, xk, N);
                     CHECK_MSG(fabs(u - r) <= 1e-5 * mag, "%s %s vdot %.7g vs vdot_ref %.7g", qt_get(t)->name,
-                              k ? "avx512" : "avx2", u, r);
+                              isa[k], u, r);
                 }
         }
+    }
+    /* QT_ACT_Q8_32X4 with a partial last group (6 blocks: 1.5 groups): the zero fill,
+     * the -16*sum start lanes and the VNNI kernel's tail */
+    {
+        enum { NB = 6 };
+        static unsigned char wq[NB * sizeof(block_q8_0)];
+        static act_q8_32x4 g[2];
+        float xs[NB * 32];
+        random_row(QT_Q8_0, wq, NB * 32);
+        for (int i = 0; i < NB * 32; i++) xs[i] = rndf();
+        CHECK(qt_act_row_size(QT_ACT_Q8_32X4, NB * 32) == 2 * sizeof(act_q8_32x4));
+        CHECK(qt_act_row_size(QT_ACT_Q8_32X4, 48) == 0);
+        memset(g, 0x55, sizeof g);
+        qt_quantize_act(QT_ACT_Q8_32X4, xs, g, NB * 32);
+        int32_t s5 = 0;
+        for (int j = 0; j < 32; j++) s5 += g[1].qs[32 + j];
+        CHECK(g[1].init[8] == -16 * s5 && g[1].init[15] == -16 * s5);
+        CHECK(g[1].d[2] == 0.0f && g[1].d[3] == 0.0f && g[1].qs[64] == 0 && g[1].init[31] == 0);
+        double mag = 0;
+        float wf[NB * 32];
+        qt_get(QT_Q8_0)->to_float(wq, wf, NB * 32);
+        for (int i = 0; i < NB * 32; i++) mag += fabs((double)wf[i] * xs[i]);
+        const float r = qt_ref_vdot_q8_0x4(wq, g, NB * 32);
+        if (cpu_level_hw() >= CPU_AVX512 && vnni_hw())
+            CHECK_MSG(fabs(qt_vnni_vdot_q8_0(wq, g, NB * 32) - r) <= 1e-5 * mag, "vnni q8_0 tail %.7g vs %.7g",
+                      qt_vnni_vdot_q8_0(wq, g, NB * 32), r);
     }
     /* activation quantization: q = round(x * 127 / amax), sums consistent */
     float xa[256];

@@ -30,6 +30,21 @@ static void sum_fn(void *arg, int ith, int nth) {
     j->sum[ith] = s;
 }
 
+/* pool_for: every index once; index 0 is slow, so with 2+ threads the other
+ * indices are claimed by whoever is free while it runs */
+typedef struct {
+    _Atomic int hits[1000];
+} for_job;
+
+static void for_fn(void *arg, long i) {
+    for_job *j = arg;
+    if (i == 0) {
+        volatile double x = 0;
+        for (int k = 0; k < 200000; k++) x = x + 1.0;
+    }
+    atomic_fetch_add(&j->hits[i], 1);
+}
+
 int main(void) {
     err_t err = {0};
 
@@ -98,6 +113,26 @@ int main(void) {
                 break;
             }
         }
+        pool_free(p);
+    }
+    for (int n = 1; n <= 3; n++) {
+        p = NULL;
+        CHECK_OK(pool_create(&p, n, &err), &err);
+        if (!p) continue;
+        static for_job fj;
+        const long counts[] = {1, 2, 7, 1000};
+        for (size_t ci = 0; ci < sizeof counts / sizeof *counts; ci++)
+            for (int r = 0; r < 50; r++) {
+                memset(&fj, 0, sizeof fj);
+                pool_for(p, counts[ci], for_fn, &fj);
+                int bad = 0;
+                for (long i = 0; i < 1000; i++) bad += atomic_load(&fj.hits[i]) != (i < counts[ci]);
+                if (bad) {
+                    CHECK_MSG(!bad, "pool %d pool_for(%ld): %d indices not run exactly once", n, counts[ci], bad);
+                    break;
+                }
+            }
+        pool_for(p, 0, for_fn, &fj); /* nothing to do */
         pool_free(p);
     }
     /* free of NULL is a no-op */
