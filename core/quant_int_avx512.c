@@ -216,6 +216,20 @@ VNNI float qt_vnni_vdot_q8_0(const void *w, const void *xq, int64_t n) {
     return r;
 }
 
+/* Q4_K's 12 scale bytes -> one xmm with scales 0-7 in bytes 0-7 and mins 0-7 in
+ * bytes 8-15: qk_scale_min_k4's layout on 32-bit lanes (u0..u2 the three words):
+ * [u0 & 0x3f.., (u2 & 0x0f..) | ((u0 >> 6) & 3..) << 4, u1 & 0x3f..,
+ * ((u2 >> 4) & 0x0f..) | ((u1 >> 6) & 3..) << 4], where ((b >> 6) & 3) << 4 of each
+ * byte b is (word >> 2) & 0x30.. . The 16-byte load reads 4 bytes of qs past the
+ * scales, inside the block. */
+VNNI static inline __m128i q4k_scales_mins(const uint8_t *s) {
+    const __m128i v = _mm_loadu_si128((const __m128i *)s);
+    const __m128i x = _mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0)), _mm_setr_epi32(0, 0, 0, 4));
+    const __m128i lo = _mm_and_si128(x, _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+    const __m128i y = _mm_srli_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0)), 2);
+    return _mm_or_si128(lo, _mm_and_si128(y, _mm_setr_epi32(0, 0x30303030, 0, 0x30303030)));
+}
+
 /* Q4_K: the AVX-512BW kernel's layout (each 32 weight bytes broadcast to both
  * halves, low nibbles against x's first 32 bytes, high against the next), with one
  * vgf2p8affineqb picking the low nibble in the lower half and the high nibble in
@@ -226,23 +240,28 @@ VNNI float qt_vnni_vdot_q4_K(const void *w, const void *xq, int64_t n) {
     const act_q8_K *a = xq;
     const long long lo_nib = 0x0102040800000000ll, hi_nib = 0x1020408000000000ll;
     const __m512i nib = _mm512_set_epi64(hi_nib, hi_nib, hi_nib, hi_nib, lo_nib, lo_nib, lo_nib, lo_nib);
-    const __m256i ones = _mm256_set1_epi16(1);
     const __m512i half = _mm512_srli_epi16(
         _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11,
                          10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0), 4);
     __m512i idx[4];
     for (int c = 0; c < 4; c++) idx[c] = _mm512_add_epi16(half, _mm512_set1_epi16((short)(2 * c)));
+    /* per super-block one float multiply-add on [isum folded to 8 lanes | min sums]
+     * with [d*dx x8 | -dmin*dx x8] */
+    const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    const __m512i sign = _mm512_mask_set1_epi32(_mm512_setzero_si512(), 0xFF00, (int)0x80000000u);
     __m512 acc = _mm512_setzero_ps();
-    __m256 corr = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        __m128i sc8, mn8;
-        q4k_unpack_scales(b[i].scales, &sc8, &mn8);
-        const __m512i scw = _mm512_castsi128_si512(_mm_cvtepu8_epi16(sc8));
-        const float dx = a[i].d;
-        const __m256i bs = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a[i].bsums), ones);
-        const __m256i mins = _mm256_cvtepu8_epi32(mn8);
-        corr = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[i].dmin) * dx),
-                               _mm256_cvtepi32_ps(_mm256_mullo_epi32(bs, mins)), corr);
+        const __m128i scmn = q4k_scales_mins(b[i].scales);
+        const __m512i scw = _mm512_castsi128_si512(_mm_cvtepu8_epi16(scmn));
+        /* min term: m_j times the sums of x's two 16-groups of sub-block j, one
+         * vpmaddwd against [m0 m0 m1 m1 ...] (vpmulld is slow on Zen) */
+        const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scmn, scmn));
+        const __m256i msum = _mm256_madd_epi16(mins, _mm256_loadu_si256((const __m256i *)a[i].bsums));
+        uint32_t dd;
+        memcpy(&dd, &b[i].d, 4); /* d, dmin */
+        const __m128 f2 = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)dd)), _mm_set1_ps(a[i].d));
+        const __m512 f = _mm512_castsi512_ps(_mm512_xor_si512(
+            _mm512_castps_si512(_mm512_permutexvar_ps(spread, _mm512_castps128_ps512(f2))), sign));
         __m512i isum = _mm512_setzero_si512();
 #pragma GCC unroll 4
         for (int c = 0; c < 4; c++) {
@@ -251,10 +270,9 @@ VNNI float qt_vnni_vdot_q4_K(const void *w, const void *xq, int64_t n) {
             const __m512i x = _mm512_loadu_si512((const void *)(a[i].qs + 64 * c));
             isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q, x), _mm512_permutexvar_epi16(idx[c], scw));
         }
-        acc = _mm512_fmadd_ps(_mm512_set1_ps(_cvtsh_ss(b[i].d) * dx), _mm512_cvtepi32_ps(isum), acc);
+        const __m256i i8 = _mm256_add_epi32(_mm512_castsi512_si256(isum), _mm512_extracti64x4_epi64(isum, 1));
+        const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(i8), msum, 1);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(both), f, acc);
     }
-    __m128 cs = _mm_add_ps(_mm256_castps256_ps128(corr), _mm256_extractf128_ps(corr, 1));
-    cs = _mm_add_ps(cs, _mm_movehl_ps(cs, cs));
-    cs = _mm_add_ss(cs, _mm_movehdup_ps(cs));
-    return _mm512_reduce_add_ps(acc) - _mm_cvtss_f32(cs);
+    return _mm512_reduce_add_ps(acc);
 }
