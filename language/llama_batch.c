@@ -45,7 +45,7 @@ err_code lm_batch_create(lm_batch_t **out, const lm_model_t *m, mm_ctx_t *mm, in
     b->max_copies = max_copies;
     b->max_rows = at_least_min(max_rows);
     b->n_ctx = n_ctx;
-    b->max_q = max_rows < n_ctx ? max_rows : n_ctx;
+    b->max_q = b->max_rows < n_ctx ? b->max_rows : n_ctx;
     const size_t R = (size_t)b->max_rows, D = (size_t)c->dim, QD = (size_t)c->n_head * (size_t)c->head_dim,
                  KVD = (size_t)c->n_kv_head * (size_t)c->head_dim, H = (size_t)c->hidden_dim, N = (size_t)n_ctx,
                  C = (size_t)max_copies, CL = (size_t)at_least_min(max_copies), V = (size_t)c->n_vocab;

@@ -138,7 +138,7 @@ static void test_random_model(const char *dir) {
     lm_state_t *st = NULL;
     lm_batch_t *bt = NULL;
     CHECK_OK(lm_model_load(&m, path, &err), &err);
-    CHECK_OK(mm_ctx_create(&mm, 2, &err), &err);
+    CHECK_OK(mm_ctx_create(&mm, 1, &err), &err);
     if (!m || !mm) return;
     const int D = m->cfg.dim;
     const int64_t V = m->cfg.n_vocab;
@@ -259,7 +259,7 @@ static void test_random_model(const char *dir) {
 static void test_toy_model(void) {
     err_t err = {0};
     llava_params_t p = llava_default_params();
-    p.n_threads = 2;
+    p.n_threads = 1;
     llava_t *l = NULL;
     CHECK_OK(llava_load(&l, &p, &err), &err);
     if (!l) return;
