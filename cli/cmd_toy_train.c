@@ -41,6 +41,10 @@ static void usage(FILE *f) {
             "                     in linearly (default 0 = all visible; see toy/train.c)\n"
             "  --aux-lens W       weight of the layer-0 lens loss: object patches predict their\n"
             "                     colour and shape words through the output head (default 0)\n"
+            "  --lens-only K      first K steps: only the lens loss (tower + projector; the LM\n"
+            "                     is not run), then the full model (default 0)\n"
+            "  --image-grad F     factor on the answer loss's gradient into the projector and the\n"
+            "                     tower (default 1; the lens loss is not scaled)\n"
             "  --warmup W         linear warm-up steps (default %d), then cosine decay\n"
             "  --wd WD            AdamW weight decay on matrices (default %g)\n"
             "  --seed S           parameter initialisation seed (default %llu)\n"
@@ -135,6 +139,10 @@ int cmd_toy_train(int argc, char **argv) {
             ok = !strcmp(v, "lecun") || !strcmp(v, "gpt2");
         } else if (!strcmp(a, "--keep-ramp")) {
             ok = parse_i64(v, 0, 100000000, &x), o.keep_ramp = (int)x;
+        } else if (!strcmp(a, "--lens-only")) {
+            ok = parse_i64(v, 0, 100000000, &x), o.lens_only = (int)x;
+        } else if (!strcmp(a, "--image-grad")) {
+            ok = parse_f(v, &o.image_grad);
         } else if (!strcmp(a, "--aux-lens")) {
             ok = parse_f(v, &o.aux_lens);
         } else if (!strcmp(a, "--vision-lr")) {

@@ -6,9 +6,11 @@
 # out-train/train.log. Usage: scripts/train_toy.sh [BIN] (default build/llava-mech);
 # OUT=DIR writes the two GGUF files to DIR instead of assets/model.
 #
-# The two training aids (toy/train.c says why): --keep-ramp hides background image
-# tokens from the LM at first and fades them in over the first half; --aux-lens makes
-# each object patch predict its colour, shape and side words through the output head.
+# The training aids (toy/train.c says why): --aux-lens makes each object patch predict
+# its colour, shape and side words through the output head; for the first
+# --lens-only steps that is the only loss (the tower learns shapes, the LM is not
+# run); then --keep-ramp hides background image tokens from the LM and fades them in,
+# and --image-grad scales the answer loss's gradient into the projector and tower.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="${1:-build/llava-mech}"
@@ -16,8 +18,8 @@ OUT="${OUT:-assets/model}"
 [ -x "$BIN" ] || bash scripts/setup.sh
 mkdir -p out-train "$OUT"
 CKPT=out-train/llava-mech-toy.ckpt
-ARGS=(--steps 10000 --batch 16 --lr 2e-3 --lr-min 1e-4 --warmup 100 --wd 0.05 --vision-lr 0.3
-  --keep-ramp 5000 --aux-lens 1 --seed 1234 --threads 2 --checkpoint "$CKPT" --ckpt-every 50
+ARGS=(--steps 10000 --batch 16 --lr 2e-3 --lr-min 1e-4 --warmup 100 --wd 0.05 --vision-lr 1
+  --lens-only 2000 --keep-ramp 4000 --aux-lens 1 --image-grad 0.2 --seed 1234 --threads 2 --checkpoint "$CKPT" --ckpt-every 50
   --eval-every 250 --val-n 40 --type f32 --out-dir "$OUT" --test-n 400)
 resume=()
 [ -f "$CKPT" ] && resume=(--resume)

@@ -284,6 +284,7 @@ struct tm_state {
     /* scratch for the backward (and tmp for the forward's residual branches) */
     float *tmp, *dres, *dln, *dq, *dk, *dv, *day, *dfa, *dfb, *dfc, *demb, *dmm0, *dmma, *dlogits, *dfn, *att_scratch;
     int64_t n, t0, n_targets; /* of the last forward */
+    bool lens_only;
 };
 
 static float *take(arena_t *a, size_t n, size_t *count) {
@@ -487,6 +488,11 @@ err_code tm_forward(const tm_model *m, tm_state *s, const tm_example *ex, double
             s->aux_loss += ops_xent_fwd(NULL, k == 0 ? s->aux_probs : NULL, s->aux_logits, t, P, V);
         }
     }
+    s->lens_only = ex->lens_only;
+    if (ex->lens_only) {
+        if (loss_sum) *loss_sum = 0.0;
+        return ERR_OK;
+    }
     for (int l = 0; l < c->n_layer; l++) lm_layer_forward(m, s, l, n, ex->lm_bias);
     /* Only the target rows need the head: RMSNorm is row-wise, so normalising the tail
      * rows alone is exact. */
@@ -568,14 +574,19 @@ void tm_backward(const tm_model *m, tm_state *s, const tm_example *ex, const tm_
     const int64_t P = tm_n_patches(c), T = P + 1, C = c->v_width, D = c->d, V = c->n_vocab, n = s->n;
     const int64_t nt = s->n_targets, t0 = s->t0;
     const int64_t pd = 3 * (int64_t)c->patch_size * c->patch_size;
-    /* Head: loss -> logits -> output -> final RMSNorm on the target rows. */
-    zero(s->dlogits, nt * V);
-    ops_xent_bwd(s->dlogits, s->probs, ex->targets, nt, V, scale);
-    zero(s->dfn, nt * D);
-    ops_linear_bwd(s->dfn, g->output, NULL, s->dlogits, s->fn, w->output, nt, D, V);
     zero(s->dres, n * D);
-    ops_rmsnorm_bwd(s->dres + t0 * D, g->out_norm, s->dfn, s->lx[c->n_layer] + t0 * D, w->out_norm, s->frstd, nt, D);
-    for (int l = c->n_layer - 1; l >= 0; l--) lm_layer_backward(m, s, &g->lb[l], l, n);
+    if (!s->lens_only) {
+        /* Head: loss -> logits -> output -> final RMSNorm on the target rows. */
+        zero(s->dlogits, nt * V);
+        ops_xent_bwd(s->dlogits, s->probs, ex->targets, nt, V, scale);
+        zero(s->dfn, nt * D);
+        ops_linear_bwd(s->dfn, g->output, NULL, s->dlogits, s->fn, w->output, nt, D, V);
+        ops_rmsnorm_bwd(s->dres + t0 * D, g->out_norm, s->dfn, s->lx[c->n_layer] + t0 * D, w->out_norm, s->frstd,
+                        nt, D);
+        for (int l = c->n_layer - 1; l >= 0; l--) lm_layer_backward(m, s, &g->lb[l], l, n);
+    }
+    if (ex->image_grad > 0 && ex->image_grad != 1.0f)
+        for (int64_t i = ex->image_start * D; i < (ex->image_start + P) * D; i++) s->dres[i] *= ex->image_grad;
     if (s->aux_count > 0) {
         /* The lens reads the image rows of the LM input: its gradient joins theirs. */
         const float as = scale * ex->aux_weight / (float)s->aux_count;

@@ -123,6 +123,8 @@ typedef struct {
     const float *lm_bias;
     const int32_t *aux_targets;
     float aux_weight;
+    bool lens_only; /* skip the LM layers and the answer loss: train the tower by the lens alone */
+    float image_grad; /* factor on the answer loss's gradient into the projector and tower (0 = as 1) */
 } tm_example;
 
 typedef struct tm_state tm_state;

@@ -24,7 +24,7 @@ void tr_options_default(tr_options *o) {
     *o = (tr_options){
         .steps = 3000, .batch = 32, .warmup = 100, .lr = 2e-3f, .lr_min = 1e-4f, .weight_decay = 0.05f,
         .beta1 = 0.9f, .beta2 = 0.95f, .eps = 1e-8f, .clip = 1.0f, .seed = 1234, .data_seed = TR_SEED_TRAIN,
-        .data_n = 0, .threads = 1, .vision_lr_scale = 1.0f,
+        .data_n = 0, .threads = 1, .vision_lr_scale = 1.0f, .image_grad = 1.0f,
     };
 }
 
@@ -186,7 +186,8 @@ static void training_aids(tr_trainer *t, tr_worker *wk, uint64_t idx) {
     const int64_t n = wk->ex.n, s0 = wk->ex.image_start;
     const sc_scene *sc = &wk->scene;
     int cnt[SC_MAX_OBJECTS + 1];
-    const double keep = o->keep_ramp > 0 && t->step < o->keep_ramp ? (double)t->step / o->keep_ramp : 1.0;
+    const int64_t ramp_step = t->step - o->lens_only; /* the ramp starts when the LM does */
+    const double keep = o->keep_ramp > 0 && ramp_step < o->keep_ramp ? (double)(ramp_step > 0 ? ramp_step : 0) / o->keep_ramp : 1.0;
     bool masked = false;
     sc_rng r;
     sc_rng_seed(&r, idx * 0x9E3779B97F4A7C15ull + 0x5bd1e995ull);
@@ -214,6 +215,8 @@ static void training_aids(tr_trainer *t, tr_worker *wk, uint64_t idx) {
     wk->ex.lm_bias = masked ? wk->bias : NULL;
     wk->ex.aux_targets = o->aux_lens > 0 ? wk->aux : NULL;
     wk->ex.aux_weight = o->aux_lens;
+    wk->ex.lens_only = o->aux_lens > 0 && t->step < o->lens_only;
+    wk->ex.image_grad = o->image_grad;
 }
 
 /* One worker's share of a batch: forward + backward per example into its own gradient. */

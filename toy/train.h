@@ -47,8 +47,10 @@ typedef struct {
     int curriculum;     /* steps of the object-count curriculum (0 = none), see train.c */
     float vision_lr_scale; /* learning-rate factor of the vision tower (v.*), default 1 */
     int init;              /* TM_INIT_* */
-    int keep_ramp;         /* steps over which background image tokens fade in (0 = all from the start) */
+    int keep_ramp;         /* steps after lens_only over which background image tokens fade in (0 = all visible) */
     float aux_lens;        /* weight of the layer-0 lens loss on object patches (0 = off) */
+    int lens_only;         /* first lens_only steps: tower + projector trained by the lens alone */
+    float image_grad;      /* factor on the answer loss's gradient into projector + tower (default 1) */
     int threads;
 } tr_options;
 
