@@ -50,8 +50,9 @@ static double loss_of(const tm_model *m, tm_state *st, const tm_example *ex) {
 }
 
 /* aids: also the trainer's attention bias (every third image key hidden from every
- * query) and the layer-0 lens targets, so their backward is checked too. */
-static void test_finite_differences(int image_size, bool aids) {
+ * query) and the layer-0 lens targets, so their backward is checked too;
+ * lens_only: the lens loss alone (the LM is not run). */
+static void test_finite_differences(int image_size, bool aids, bool lens_only) {
     tm_config c;
     tm_config_micro(&c, 37);
     /* Also at the real 224 px / 196-patch geometry: sequences longer than the ops'
@@ -78,7 +79,7 @@ static void test_finite_differences(int image_size, bool aids) {
         for (int q = 0; q < n; q++)
             for (int k = image_start; k < image_start + P; k += 3) bias[q * n + k] = -INFINITY;
         for (int i = 0; i < TM_N_AUX * P; i++) aux[i] = urand() < 0.3 ? -1 : (int32_t)(urand() * 37);
-        ex.lm_bias = bias, ex.aux_targets = aux, ex.aux_weight = 0.7f;
+        ex.lm_bias = bias, ex.aux_targets = aux, ex.aux_weight = 0.7f, ex.lens_only = lens_only;
     }
     float *grad = calloc(m.n_params, sizeof(float));
     tm_weights g;
@@ -115,11 +116,14 @@ static void test_finite_differences(int image_size, bool aids) {
         /* The max coordinate must carry signal, else the check above is vacuous. The key
          * bias is the exception: it adds q.b_k to every score of a row, which softmax
          * ignores, so its true gradient is zero. */
-        if (!strstr(p->name, "attn_k.bias"))
+        bool reached = !lens_only || p->file == TM_FILE_MMPROJ || !strcmp(p->name, "output.weight") ||
+                       !strcmp(p->name, "output_norm.weight");
+        if (lens_only && !reached) CHECK_MSG(fabsf(grad[p->offset + jmax]) == 0.0f, "%s moved in lens-only", p->name);
+        else if (!strstr(p->name, "attn_k.bias"))
             CHECK_MSG(fabsf(grad[p->offset + jmax]) > 1e-4f, "%s has no gradient", p->name);
     }
     printf("finite differences (%d px%s): %d coordinates over %d tensors, worst relative error %.3g (|g| > 0.01)\n",
-           image_size, aids ? ", bias + lens" : "", checked, m.n_tensors, worst);
+           image_size, lens_only ? ", lens only" : aids ? ", bias + lens" : "", checked, m.n_tensors, worst);
     CHECK(bad == 0);
     if (aids) CHECK(tm_state_aux_loss(st) > 0.1); /* the lens term was part of what was checked */
     free(bias);
@@ -333,9 +337,10 @@ static void test_matches_inference(const tok_t *tok) {
 
 int main(void) {
     openblas_set_num_threads(1);
-    test_finite_differences(32, false);
-    test_finite_differences(32, true);
-    test_finite_differences(224, false);
+    test_finite_differences(32, false, false);
+    test_finite_differences(32, true, false);
+    test_finite_differences(32, true, true);
+    test_finite_differences(224, false, false);
     tok_t *tok = load_vocab();
     if (tok) {
         test_loss_decreases(tok);
