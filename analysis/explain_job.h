@@ -29,7 +29,8 @@ typedef struct {
     int32_t *object_patches;
     int n_object_patches;
     ex_result results[EX_N_ALL];
-    double seconds[EX_N_ALL];
+    double seconds[EX_N_ALL];      /* wall clock per result */
+    double cpu_seconds[EX_N_ALL];  /* process CPU time per result (all threads) */
     int n_results;
 } ex_outcome;
 

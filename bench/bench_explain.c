@@ -12,10 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "analysis/explain_job.h"
 #include "bench.h"
 #include "cli/cli_util.h"
+#include "core/path.h"
 #include "core/presets.h"
 #include "core/quant.h"
 #include "language/llava.h"
@@ -28,7 +31,7 @@ static int usage(FILE *f, int code) {
     fprintf(f, "usage: llava-mech bench explain [-m LM.gguf --mmproj MMPROJ.gguf | --preset P --type T [--dir D]]\n"
                "                                [--image IMG] [-p QUESTION] [--methods LIST] [-t N] [--reps R]\n"
                "                                [--occ-batch B[,B...]] [--occ-space tokens|pixels|both]\n"
-               "                                [--occ-sample K]\n"
+               "                                [--occ-sample K] [--layers N]\n"
                "  Times one plain forward (prefill of prompt + image tokens) and each method of\n"
                "  'explain' on the same input, and prints each method's cost as a multiple of it.\n"
                "  --occ-batch LIST  also time occlusion with each of these batch sizes\n"
@@ -36,7 +39,9 @@ static int usage(FILE *f, int code) {
                "  --occ-sample K    occlusion runs only K batches spread over the sweep; the full\n"
                "                    sweep's cost is extrapolated by recomputed positions (large models)\n"
                "  --preset P --type T  llava-1.5-7b, tinyllama-clip-b or tiny preset files in D\n"
-               "                    (default $LLAVA_MECH_BENCH_DIR or /tmp/llava-mech-bench), written once\n");
+               "                    (default $LLAVA_MECH_BENCH_DIR or /tmp/llava-mech-bench), written once\n"
+               "  --layers N        with --preset: an LM of the preset's widths with only N layers\n"
+               "                    (D/P-Nlayers-T.gguf), when the full model is too slow to sweep\n");
     return code;
 }
 
@@ -45,25 +50,66 @@ static double json_num(const cJSON *o, const char *k) {
     return cJSON_IsNumber(v) ? v->valuedouble : 0.0;
 }
 
-/* One occlusion line: measured seconds, and the extrapolated full sweep when partial. */
-static void print_occlusion(const char *label, const ex_result *r, double sec, double fwd) {
+/* Process CPU time: on a shared machine the wall clock also counts other processes. */
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+typedef struct {
+    double wall, cpu;
+} cost_t;
+
+static void print_cost(const char *label, cost_t c, cost_t fwd, const char *note) {
+    printf("%-26s %9.4f %9.2f %9.4f %9.2f   %s\n", label, c.wall, c.wall / fwd.wall, c.cpu, c.cpu / fwd.cpu, note);
+    fflush(stdout); /* long runs: show each line as it comes */
+}
+
+/* The preset's LM with only its first n_layer layers (same widths, vocabulary and
+ * prompt), written once into dir: a stand-in where the full model is too slow to
+ * sweep. Every per-layer cost shrinks alike; the head and the vision tower do not. */
+static err_code variant_file(const char *dir, const char *name, int n_layer, const char *type_name, char *path,
+                             size_t cap, err_t *err) {
+    const preset_t *base = preset_find(name);
+    const int type = qt_from_name(type_name);
+    if (!base || type < 0) return err_set(err, ERR_ARG, "unknown preset or type");
+    if (n_layer > base->n_layer)
+        return err_set(err, ERR_ARG, "--layers %d: the preset has %d layers", n_layer, base->n_layer);
+    preset_t p = *base;
+    p.n_layer = n_layer;
+    err_code rc = path_mkdir_p(dir, err);
+    if (rc) return rc;
+    snprintf(path, cap, "%s/%s-%dlayers-%s.gguf", dir, name, n_layer, type_name);
+    if (access(path, R_OK) == 0) return ERR_OK;
+    printf("writing %s (once) ...\n", path);
+    fflush(stdout);
+    preset_opts o = {type, QT_F16, 1, NULL, NULL};
+    return preset_write_lm(&p, &o, path, err);
+}
+
+/* One occlusion line: measured cost, or the extrapolated full sweep when partial. */
+static void print_occlusion(const char *label, const ex_result *r, cost_t c, cost_t fwd) {
     const double run = json_num(r->json, "rows_run"), full = json_num(r->json, "rows_full_sweep");
     const int nb = (int)json_num(r->json, "batches"), nr = (int)json_num(r->json, "batches_run");
+    char note[256];
     if (nr >= nb || run <= 0) {
-        printf("%-26s %10.4f %10.2f   (%d batches)\n", label, sec, sec / fwd, nb);
+        snprintf(note, sizeof note, "(%d batches, %.0f positions recomputed)", nb, full);
+        print_cost(label, c, fwd, note);
         return;
     }
-    const double ext = sec * full / run;
-    printf("%-26s %10.4f %10.2f   EXTRAPOLATED from %.4f s measured on %d of %d batches (%.0f of %.0f "
-           "positions recomputed)\n",
-           label, ext, ext / fwd, sec, nr, nb, run, full);
+    snprintf(note, sizeof note,
+             "EXTRAPOLATED x %.2f from %.4f s wall / %.4f s cpu measured on %d of %d batches (%.0f of %.0f "
+             "positions recomputed)",
+             full / run, c.wall, c.cpu, nr, nb, run, full);
+    print_cost(label, (cost_t){c.wall * full / run, c.cpu * full / run}, fwd, note);
 }
 
 int bench_explain(int argc, char **argv) {
     const char *lm = NULL, *mmproj = NULL, *image = LM_SOURCE_DIR "/assets/examples/shapes.png";
     const char *question = "What color is the circle?", *methods = "all", *space_arg = "tokens";
     const char *preset = NULL, *type_name = "q4_k", *dir = bench_default_dir();
-    int threads = 0, reps = 3, sample = 0, n_batch = 0, batches[MAX_BATCHES];
+    int threads = 0, reps = 3, sample = 0, n_batch = 0, batches[MAX_BATCHES], layers = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout, 0);
@@ -79,10 +125,12 @@ int bench_explain(int argc, char **argv) {
         else if (!strcmp(a, "-p")) question = v;
         else if (!strcmp(a, "--methods")) methods = v;
         else if (!strcmp(a, "--occ-space")) space_arg = v;
-        else if (!strcmp(a, "-t") || !strcmp(a, "--reps") || !strcmp(a, "--occ-sample")) {
-            if (!cli_parse_u64(v, &u) || u < 1 || u > 4096) return fail("-t, --reps and --occ-sample expect 1..4096"), 2;
+        else if (!strcmp(a, "-t") || !strcmp(a, "--reps") || !strcmp(a, "--occ-sample") || !strcmp(a, "--layers")) {
+            if (!cli_parse_u64(v, &u) || u < 1 || u > 4096)
+                return fail("-t, --reps, --occ-sample and --layers expect 1..4096"), 2;
             if (!strcmp(a, "-t")) threads = (int)u;
             else if (!strcmp(a, "--reps")) reps = (int)u;
+            else if (!strcmp(a, "--layers")) layers = (int)u;
             else sample = (int)u;
         } else if (!strcmp(a, "--occ-batch")) {
             char buf[256];
@@ -103,7 +151,8 @@ int bench_explain(int argc, char **argv) {
     if (preset) {
         const int type = qt_from_name(type_name);
         if (type < 0 || preset_file_type(type) < 0) return fail("unknown --type (f32, f16, q8_0, q4_0, q4_k)");
-        if (bench_preset_file(dir, preset, false, type, lm_path, sizeof lm_path, &err) ||
+        if ((layers ? variant_file(dir, preset, layers, type_name, lm_path, sizeof lm_path, &err)
+                    : bench_preset_file(dir, preset, false, type, lm_path, sizeof lm_path, &err)) ||
             bench_preset_file(dir, preset, true, QT_F16, mp_path, sizeof mp_path, &err))
             return fail(err.msg);
         lm = lm_path;
@@ -126,34 +175,37 @@ int bench_explain(int argc, char **argv) {
         goto done;
     bench_print_header(mm_ctx_threads(l->mm));
     printf("model: %s\ninput: %lld positions (%lld image tokens)\n", l->lm_path, (long long)pr.n, (long long)pr.n_image);
-    double fwd = 1e30;
+    cost_t fwd = {1e30, 1e30};
     for (int r = 0; r < reps; r++) {
-        double t0 = bench_now();
+        double t0 = bench_now(), c0 = cpu_now();
         if (llava_prefill(l, &pr, &im, NULL, &err)) goto done;
-        double t = bench_now() - t0;
-        if (t < fwd) fwd = t;
+        double t = bench_now() - t0, c = cpu_now() - c0;
+        if (t < fwd.wall) fwd.wall = t;
+        if (c < fwd.cpu) fwd.cpu = c;
     }
-    printf("plain forward (prefill): %.4f s (best of %d)\n\n%-26s %10s %10s\n", fwd, reps, "method", "seconds",
-           "x forward");
+    printf("plain forward (prefill): %.4f s wall, %.4f s cpu (best of %d)\n"
+           "cpu = process CPU time of all threads (robust to other processes; with -t 1 it is the work done)\n\n"
+           "%-26s %9s %9s %9s %9s\n",
+           fwd.wall, fwd.cpu, reps, "method", "wall s", "x fwd", "cpu s", "x fwd");
     ex_options opt;
     ex_options_default(&opt);
     opt.occ_sample = sample;
     ex_job job = {.l = l, .img = &img, .question = question, .methods = mask, .opt = &opt, .target = -1,
                   .vit_side = true};
-    double t0 = bench_now();
+    double t0 = bench_now(), c0 = cpu_now();
     if (ex_job_run(&job, &oc, &err)) goto done;
-    double methods_s = 0;
-    for (int i = 0; i < oc.n_results; i++) methods_s += oc.seconds[i];
-    const double capture = bench_now() - t0 - methods_s;
-    printf("%-26s %10.4f %10.2f   (encode + prompt + recorded prefill)\n", "capture", capture, capture / fwd);
+    cost_t capture = {bench_now() - t0, cpu_now() - c0};
+    for (int i = 0; i < oc.n_results; i++) capture.wall -= oc.seconds[i], capture.cpu -= oc.cpu_seconds[i];
+    print_cost("capture", capture, fwd, "(encode + prompt + recorded prefill)");
     for (int i = 0; i < oc.n_results; i++) {
         const ex_result *r = &oc.results[i];
+        const cost_t c = {oc.seconds[i], oc.cpu_seconds[i]};
         if (r->method == EX_OCCLUSION) {
             char label[64];
             snprintf(label, sizeof label, "occlusion (B=%d, tokens)", EX_OCC_BATCH_DEFAULT);
-            print_occlusion(label, r, oc.seconds[i], fwd);
+            print_occlusion(label, r, c, fwd);
         } else {
-            printf("%-26s %10.4f %10.2f\n", ex_method_name(r->method), oc.seconds[i], oc.seconds[i] / fwd);
+            print_cost(ex_method_name(r->method), c, fwd, "");
         }
     }
     /* occlusion again on the same capture, per batch size and space */
@@ -166,12 +218,12 @@ int bench_explain(int argc, char **argv) {
             o2.occ_batch = batches[k];
             o2.occ_space = sp == 0 ? EX_OCC_TOKENS : EX_OCC_PIXELS;
             ex_result r;
-            double t1 = bench_now();
+            double t1 = bench_now(), c1 = cpu_now();
             if (ex_run(EX_OCCLUSION, &in, &oc.cap, &o2, &r, &err)) goto done;
-            double sec = bench_now() - t1;
+            const cost_t c = {bench_now() - t1, cpu_now() - c1};
             char label[64];
             snprintf(label, sizeof label, "occlusion (B=%d, %s)", batches[k], ex_occ_space_name(o2.occ_space));
-            print_occlusion(label, &r, sec, fwd);
+            print_occlusion(label, &r, c, fwd);
             ex_result_free(&r);
         }
     }
