@@ -193,6 +193,19 @@ static void check_errors(void) {
     CHECK(im.w == 2 && im.h == 1 && im.rgb[0] == 0x12 && im.rgb[2] == 0x12 && im.rgb[3] == 0xab && im.rgb[5] == 0xab);
     img_free(&im);
 
+    /* regression (fuzz_image): a JPEG whose Huffman data tripped an assertion inside
+     * Debian's libstb.so, which aborted the process; stb is compiled in now, with its
+     * assertions turned into errors (vision/stb_decode.c) */
+    {
+        size_t jn = 0;
+        unsigned char *jb = test_slurp(LM_SOURCE_DIR "/tests/fuzz/corpus/image/jpeg_huff_assert.jpg", &jn);
+        CHECK(jb != NULL);
+        if (jb) {
+            CHECK(img_load_memory(&im, jb, jn, "huff.jpg", NULL, &e) == ERR_FORMAT);
+            CHECK_MSG(strstr(e.msg, "huff.jpg: ") == e.msg, "%s", e.msg);
+            free(jb);
+        }
+    }
     CHECK(img_load_memory(&im, "#?RADIANCE\n", 11, "x.hdr", NULL, &e) == ERR_UNSUPPORTED);
     CHECK(img_load_memory(&im, "8BPS\0\1", 6, "x.psd", NULL, &e) == ERR_UNSUPPORTED);
 

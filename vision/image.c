@@ -6,8 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The implementation comes from -lstb (libstb-dev); only the declarations here. */
-#include <stb_image.h>
+#include "stb_decode.h"
 
 void img_free(img_t *im) {
     if (!im) return;
@@ -162,11 +161,10 @@ err_code img_load_memory(img_t *out, const void *buf, size_t size, const char *n
     err_code rc = pnm_check(buf, size, name, err);
     if (rc) return rc;
     int w = 0, h = 0, comp = 0;
-    if (!stbi_info_from_memory(buf, (int)size, &w, &h, &comp)) {
-        const char *why = stbi_failure_reason();
+    const char *why = NULL;
+    if (!stbd_info(buf, (int)size, &w, &h, &comp, &why))
         return err_set(err, ERR_FORMAT, "%s: not a readable image (%s); supported: PNG, JPEG, BMP, GIF, TGA, PNM",
-                       name, why ? why : "unknown format");
-    }
+                       name, why);
     if (w <= 0 || h <= 0) return err_set(err, ERR_FORMAT, "%s: image has size %dx%d", name, w, h);
     if (w > max_w || h > max_h)
         return err_set(err, ERR_RANGE, "%s: image is %dx%d, larger than the limit %dx%d", name, w, h, max_w, max_h);
@@ -175,18 +173,15 @@ err_code img_load_memory(img_t *out, const void *buf, size_t size, const char *n
      * conversion routines, which fuzzing found unsafe for 16-bit PNM, are never on
      * the path whatever the format. */
     int dw = 0, dh = 0, dc = 0;
-    unsigned char *px = stbi_load_from_memory(buf, (int)size, &dw, &dh, &dc, 0);
-    if (!px) {
-        const char *why = stbi_failure_reason();
-        return err_set(err, ERR_FORMAT, "%s: cannot decode image (%s)", name, why ? why : "unknown reason");
-    }
+    unsigned char *px = stbd_load(buf, (int)size, &dw, &dh, &dc, &why);
+    if (!px) return err_set(err, ERR_FORMAT, "%s: cannot decode image (%s)", name, why);
     if (dw != w || dh != h || dc < 1 || dc > 4) {
-        stbi_image_free(px);
+        stbd_free(px);
         return err_set(err, ERR_FORMAT, "%s: header says %dx%d but decoded %dx%dx%d", name, w, h, dw, dh, dc);
     }
     rc = img_create(out, w, h, err);
     if (rc) {
-        stbi_image_free(px);
+        stbd_free(px);
         return err_prefix(err, "%s", name);
     }
     size_t n = (size_t)w * (size_t)h;
@@ -200,7 +195,7 @@ err_code img_load_memory(img_t *out, const void *buf, size_t size, const char *n
             out->rgb[3 * i + c] = has_alpha ? (uint8_t)((a * v + (255u - a) * 255u + 127u) / 255u) : (uint8_t)v;
         }
     }
-    stbi_image_free(px);
+    stbd_free(px);
     int o = opts && opts->ignore_exif ? 1 : img_exif_orientation(buf, size);
     if (o != 1) {
         img_t r;

@@ -1,0 +1,138 @@
+/* stb_decode.c — stb_image compiled with STBI_ASSERT as an escape (see stb_decode.h). */
+#include "stb_decode.h"
+
+#include <setjmp.h>
+#include <stdalign.h>
+#include <stddef.h>
+#include <stdlib.h>
+
+/* Every block stb allocates carries this header and sits in the current call's list,
+ * so that an escape can free what stb had not yet freed itself. */
+typedef struct stbd_block {
+    struct stbd_block *prev, *next;
+    alignas(max_align_t) unsigned char data[];
+} stbd_block;
+
+typedef struct {
+    jmp_buf escape;
+    stbd_block head; /* list sentinel */
+} stbd_call;
+
+/* The only mutable file-scope state: the call in progress on this thread, which the
+ * allocation and assertion hooks below must reach and stb gives no context to. */
+static _Thread_local stbd_call *stbd_current;
+
+static void link_block(stbd_block *b) {
+    stbd_block *h = &stbd_current->head;
+    b->prev = h, b->next = h->next;
+    h->next->prev = b, h->next = b;
+}
+
+static void unlink_block(stbd_block *b) { b->prev->next = b->next, b->next->prev = b->prev; }
+
+static void *stbd_malloc(size_t n) {
+    stbd_block *b = malloc(sizeof *b + n);
+    if (!b) return NULL;
+    link_block(b);
+    return b->data;
+}
+
+static void stbd_release(void *p) {
+    if (!p) return;
+    stbd_block *b = (stbd_block *)((unsigned char *)p - offsetof(stbd_block, data));
+    unlink_block(b);
+    free(b);
+}
+
+static void *stbd_realloc(void *p, size_t n) {
+    if (!p) return stbd_malloc(n);
+    stbd_block *b = (stbd_block *)((unsigned char *)p - offsetof(stbd_block, data));
+    unlink_block(b);
+    stbd_block *r = realloc(b, sizeof *r + n);
+    if (!r) { /* the old block stays valid and listed */
+        link_block(b);
+        return NULL;
+    }
+    link_block(r);
+    return r->data;
+}
+
+_Noreturn static void stbd_assert_failed(void) { longjmp(stbd_current->escape, 1); }
+
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#define STBI_NO_STDIO
+#define STBI_NO_PSD
+#define STBI_NO_HDR
+#define STBI_NO_PIC
+#define STBI_NO_LINEAR
+#define STBI_ASSERT(x) ((x) ? (void)0 : stbd_assert_failed())
+#define STBI_MALLOC(n) stbd_malloc(n)
+#define STBI_REALLOC(p, n) stbd_realloc(p, n)
+#define STBI_FREE(p) stbd_release(p)
+/* stb declares every entry point static here; gcc reports the unused ones at the end
+ * of the file, so that one warning stays off for the whole file. */
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wtype-limits"
+#include <stb_image.h>
+#pragma GCC diagnostic pop
+
+static void free_all(stbd_call *c) {
+    while (c->head.next != &c->head) {
+        stbd_block *b = c->head.next;
+        unlink_block(b);
+        free(b);
+    }
+}
+
+static const char *reason(void) {
+    const char *r = stbi_failure_reason();
+    return r ? r : "unknown reason";
+}
+
+int stbd_info(const unsigned char *buf, int len, int *w, int *h, int *comp, const char **why) {
+    stbd_call call;
+    stbd_call *volatile outer = stbd_current;
+    call.head.prev = call.head.next = &call.head;
+    stbd_current = &call;
+    volatile int ok = 0;
+    if (setjmp(call.escape) == 0) {
+        ok = stbi_info_from_memory(buf, len, w, h, comp);
+        if (!ok && why) *why = reason();
+    } else if (why) {
+        *why = "the decoder's internal consistency check failed (malformed data)";
+    }
+    free_all(&call);
+    stbd_current = outer;
+    return ok;
+}
+
+unsigned char *stbd_load(const unsigned char *buf, int len, int *w, int *h, int *comp, const char **why) {
+    stbd_call call;
+    stbd_call *volatile outer = stbd_current;
+    call.head.prev = call.head.next = &call.head;
+    stbd_current = &call;
+    unsigned char *volatile px = NULL;
+    if (setjmp(call.escape) == 0) {
+        px = stbi_load_from_memory(buf, len, w, h, comp, 0);
+        if (!px && why) *why = reason();
+    } else {
+        px = NULL; /* whatever stb held is in the list and freed below */
+        if (why) *why = "the decoder's internal consistency check failed (malformed data)";
+    }
+    if (px) { /* the result leaves the list: the caller owns it */
+        stbd_block *b = (stbd_block *)(px - offsetof(stbd_block, data));
+        unlink_block(b);
+    }
+    free_all(&call);
+    stbd_current = outer;
+    return px;
+}
+
+void stbd_free(unsigned char *pixels) {
+    if (pixels) free(pixels - offsetof(stbd_block, data));
+}
