@@ -203,10 +203,11 @@ static err_code check_weight(const tensor_t *W, int64_t k, int64_t n, int64_t *m
 }
 
 /* Weight bytes per claimed chunk of a decode dispatch: large enough that the
- * compare-and-swap of a claim (~100 ns between cores) is < 1% of the ~1.5 us the
- * chunk takes to stream, small enough that a preempted thread holds little work
- * and 2 threads finish within one chunk of each other. */
-#define MM_CHUNK_BYTES (64u << 10)
+ * compare-and-swap of a claim (~100 ns when the line moves between cores) is
+ * ~1% of the ~6 us the chunk takes to stream, small enough that the threads
+ * finish within one chunk of each other and a 4096 x 4096 Q4_K matrix still
+ * makes 36 chunks. */
+#define MM_CHUNK_BYTES (256u << 10)
 
 /* Decoding: all rows of out[0..count) in one dispatch, X quantized once per
  * activation kind (8-bit blocks of 32 or 256; see quant_impl.h). */
