@@ -193,18 +193,32 @@ static void check_errors(void) {
     CHECK(im.w == 2 && im.h == 1 && im.rgb[0] == 0x12 && im.rgb[2] == 0x12 && im.rgb[3] == 0xab && im.rgb[5] == 0xab);
     img_free(&im);
 
-    /* regression (fuzz_image): a JPEG whose Huffman data tripped an assertion inside
-     * Debian's libstb.so, which aborted the process; stb is compiled in now, with its
-     * assertions turned into errors (vision/stb_decode.c) */
+    /* regression (fuzz_image): JPEGs whose Huffman data tripped an assertion inside
+     * Debian's libstb.so (which aborted the process) or read past its tables; stb is
+     * compiled in now, with assertions as errors and zeroed allocations
+     * (vision/stb_decode.c), and DHT segments are checked first (image.c) */
     {
         size_t jn = 0;
-        unsigned char *jb = test_slurp(LM_SOURCE_DIR "/tests/fuzz/corpus/image/jpeg_huff_assert.jpg", &jn);
-        CHECK(jb != NULL);
-        if (jb) {
+        static const char *const bad[] = {"jpeg_huff_assert.jpg", "jpeg_huff_oob.jpg"};
+        for (int i = 0; i < 2; i++) {
+            char path[512];
+            snprintf(path, sizeof path, "%s/tests/fuzz/corpus/image/%s", LM_SOURCE_DIR, bad[i]);
+            unsigned char *jb = test_slurp(path, &jn);
+            CHECK(jb != NULL);
+            if (!jb) continue;
             CHECK(img_load_memory(&im, jb, jn, "huff.jpg", NULL, &e) == ERR_FORMAT);
             CHECK_MSG(strstr(e.msg, "huff.jpg: ") == e.msg, "%s", e.msg);
             free(jb);
         }
+    }
+    /* a DHT whose 16 counts sum past 256 made stb write past its tables (fuzz_image):
+     * refused before stb sees it */
+    {
+        unsigned char j[64] = {0xFF, 0xD8, 0xFF, 0xC4, 0x00, 0x13, 0x00};
+        for (int i = 0; i < 16; i++) j[7 + i] = i < 8 ? 0 : 40; /* 320 codes of 9..16 bits */
+        j[23] = 0xFF, j[24] = 0xD9;
+        CHECK(img_load_memory(&im, j, 25, "dht.jpg", NULL, &e) == ERR_FORMAT);
+        CHECK_MSG(strstr(e.msg, "dht.jpg: JPEG Huffman table declares 320 codes") != NULL, "%s", e.msg);
     }
     CHECK(img_load_memory(&im, "#?RADIANCE\n", 11, "x.hdr", NULL, &e) == ERR_UNSUPPORTED);
     CHECK(img_load_memory(&im, "8BPS\0\1", 6, "x.psd", NULL, &e) == ERR_UNSUPPORTED);

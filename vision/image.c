@@ -143,6 +143,57 @@ static err_code pnm_check(const unsigned char *b, size_t n, const char *name, er
     return ERR_OK;
 }
 
+/* JPEG Huffman tables (DHT, ITU T.81 B.2.4.2), checked before stb sees the file:
+ * Debian's stb_image writes past its 257-entry tables when the 16 code counts of a
+ * table sum to more than 256, and its decoder indexes out of bounds on code counts
+ * that no canonical Huffman code has (both found by fuzz_image). The walk follows the
+ * marker segments, skipping entropy-coded data (0xFF 0x00 stuffing, RSTn) so that
+ * tables defined between the scans of a progressive file are checked too. Returns
+ * ERR_OK for non-JPEG data and leaves every other malformation to stb. */
+static err_code jpeg_check(const unsigned char *b, size_t n, const char *name, err_t *err) {
+    if (n < 3 || b[0] != 0xFF || b[1] != 0xD8) return ERR_OK;
+    size_t p = 2;
+    while (p + 4 <= n) {
+        if (b[p] != 0xFF) { /* entropy-coded data: find the next real marker */
+            p++;
+            continue;
+        }
+        unsigned m = b[p + 1];
+        if (m == 0xFF) { /* fill byte */
+            p++;
+            continue;
+        }
+        if (m == 0x00 || (m >= 0xD0 && m <= 0xD7) || m == 0x01) { /* stuffing, RSTn, TEM */
+            p += 2;
+            continue;
+        }
+        if (m == 0xD9) break; /* EOI */
+        size_t len = (size_t)b[p + 2] << 8 | b[p + 3];
+        if (len < 2 || p + 2 + len > n) break; /* truncated: stb reports it */
+        if (m == 0xC4) {
+            size_t q = p + 4, end = p + 2 + len;
+            while (q < end) {
+                if (end - q < 17) return err_set(err, ERR_FORMAT, "%s: JPEG Huffman table header truncated", name);
+                unsigned code = 0, total = 0;
+                for (int j = 1; j <= 16; j++) {
+                    unsigned c = b[q + (size_t)j];
+                    total += c;
+                    code += c;
+                    if (code > (1u << j))
+                        return err_set(err, ERR_FORMAT, "%s: JPEG Huffman table with impossible code lengths", name);
+                    code <<= 1;
+                }
+                if (total > 256)
+                    return err_set(err, ERR_FORMAT, "%s: JPEG Huffman table declares %u codes (at most 256)", name,
+                                   total);
+                q += 17 + total;
+            }
+        }
+        p += 2 + len;
+    }
+    return ERR_OK;
+}
+
 err_code img_load_memory(img_t *out, const void *buf, size_t size, const char *name, const img_opts *opts,
                          err_t *err) {
     memset(out, 0, sizeof *out);
@@ -159,6 +210,7 @@ err_code img_load_memory(img_t *out, const void *buf, size_t size, const char *n
         return err_set(err, ERR_UNSUPPORTED, "%s: PSD/HDR/PIC images are not supported (PNG, JPEG, BMP, GIF, TGA, PNM)",
                        name);
     err_code rc = pnm_check(buf, size, name, err);
+    if (!rc) rc = jpeg_check(buf, size, name, err);
     if (rc) return rc;
     int w = 0, h = 0, comp = 0;
     const char *why = NULL;

@@ -30,8 +30,11 @@ static void link_block(stbd_block *b) {
 
 static void unlink_block(stbd_block *b) { b->prev->next = b->next, b->next->prev = b->prev; }
 
+/* Zeroed: stb reads Huffman tables that a malformed JPEG never defined (fuzz_image
+ * found reads of leftover heap bytes); zeros make that a deterministic wrong decode of
+ * a broken file instead of behaviour that depends on what the heap held. */
 static void *stbd_malloc(size_t n) {
-    stbd_block *b = malloc(sizeof *b + n);
+    stbd_block *b = calloc(1, sizeof *b + n);
     if (!b) return NULL;
     link_block(b);
     return b->data;
