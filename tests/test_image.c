@@ -211,6 +211,19 @@ static void check_errors(void) {
             free(jb);
         }
     }
+    /* a 9x7 PNG whose IDAT claims about a gigabyte made stb allocate 2 GiB (fuzz_image):
+     * stb's allocations are capped by what the image's size can need */
+    {
+        size_t pn = 0;
+        unsigned char *pb = test_slurp(LM_SOURCE_DIR "/tests/fuzz/corpus/image/png_huge_chunk.png", &pn);
+        CHECK(pb != NULL);
+        if (pb) {
+            CHECK(img_load_memory(&im, pb, pn, "chunk.png", NULL, &e) == ERR_FORMAT);
+            CHECK_MSG(strstr(e.msg, "chunk.png: cannot decode image (it declares data far larger than a 9x7") == e.msg,
+                      "%s", e.msg);
+            free(pb);
+        }
+    }
     /* a DHT whose 16 counts sum past 256 made stb write past its tables (fuzz_image):
      * refused before stb sees it */
     {

@@ -225,7 +225,13 @@ err_code img_load_memory(img_t *out, const void *buf, size_t size, const char *n
      * conversion routines, which fuzzing found unsafe for 16-bit PNM, are never on
      * the path whatever the format. */
     int dw = 0, dh = 0, dc = 0;
-    unsigned char *px = stbd_load(buf, (int)size, &dw, &dh, &dc, &why);
+    /* stb's largest legitimate buffers: a few w*h*4 frames (GIF keeps three, PNG its
+     * filtered rows) and copies of the compressed data */
+    const size_t max_alloc = (size_t)w * (size_t)h * 16u + 2 * size + ((size_t)16 << 20);
+    unsigned char *px = stbd_load(buf, (int)size, max_alloc, &dw, &dh, &dc, &why);
+    if (!px && !strcmp(why, "outofmem"))
+        return err_set(err, ERR_FORMAT, "%s: cannot decode image (it declares data far larger than a %dx%d image)",
+                       name, w, h);
     if (!px) return err_set(err, ERR_FORMAT, "%s: cannot decode image (%s)", name, why);
     if (dw != w || dh != h || dc < 1 || dc > 4) {
         stbd_free(px);

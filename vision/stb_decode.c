@@ -8,14 +8,19 @@
 
 /* Every block stb allocates carries this header and sits in the current call's list,
  * so that an escape can free what stb had not yet freed itself. */
-typedef struct stbd_block {
-    struct stbd_block *prev, *next;
+typedef struct stbd_link {
+    struct stbd_link *prev, *next;
+} stbd_link;
+
+typedef struct {
+    stbd_link link;
     alignas(max_align_t) unsigned char data[];
 } stbd_block;
 
 typedef struct {
     jmp_buf escape;
-    stbd_block head; /* list sentinel */
+    stbd_link head;   /* list sentinel */
+    size_t max_alloc; /* larger single requests fail (stb then reports "outofmem") */
 } stbd_call;
 
 /* The only mutable file-scope state: the call in progress on this thread, which the
@@ -23,17 +28,18 @@ typedef struct {
 static _Thread_local stbd_call *stbd_current;
 
 static void link_block(stbd_block *b) {
-    stbd_block *h = &stbd_current->head;
-    b->prev = h, b->next = h->next;
-    h->next->prev = b, h->next = b;
+    stbd_link *h = &stbd_current->head, *l = &b->link;
+    l->prev = h, l->next = h->next;
+    h->next->prev = l, h->next = l;
 }
 
-static void unlink_block(stbd_block *b) { b->prev->next = b->next, b->next->prev = b->prev; }
+static void unlink_block(stbd_block *b) { b->link.prev->next = b->link.next, b->link.next->prev = b->link.prev; }
 
 /* Zeroed: stb reads Huffman tables that a malformed JPEG never defined (fuzz_image
  * found reads of leftover heap bytes); zeros make that a deterministic wrong decode of
  * a broken file instead of behaviour that depends on what the heap held. */
 static void *stbd_malloc(size_t n) {
+    if (n > stbd_current->max_alloc) return NULL;
     stbd_block *b = calloc(1, sizeof *b + n);
     if (!b) return NULL;
     link_block(b);
@@ -49,6 +55,7 @@ static void stbd_release(void *p) {
 
 static void *stbd_realloc(void *p, size_t n) {
     if (!p) return stbd_malloc(n);
+    if (n > stbd_current->max_alloc) return NULL;
     stbd_block *b = (stbd_block *)((unsigned char *)p - offsetof(stbd_block, data));
     unlink_block(b);
     stbd_block *r = realloc(b, sizeof *r + n);
@@ -86,7 +93,7 @@ _Noreturn static void stbd_assert_failed(void) { longjmp(stbd_current->escape, 1
 
 static void free_all(stbd_call *c) {
     while (c->head.next != &c->head) {
-        stbd_block *b = c->head.next;
+        stbd_block *b = (stbd_block *)c->head.next; /* link is the first member */
         unlink_block(b);
         free(b);
     }
@@ -101,6 +108,7 @@ int stbd_info(const unsigned char *buf, int len, int *w, int *h, int *comp, cons
     stbd_call call;
     stbd_call *volatile outer = stbd_current;
     call.head.prev = call.head.next = &call.head;
+    call.max_alloc = 2 * (size_t)len + ((size_t)16 << 20); /* headers only */
     stbd_current = &call;
     volatile int ok = 0;
     if (setjmp(call.escape) == 0) {
@@ -114,10 +122,12 @@ int stbd_info(const unsigned char *buf, int len, int *w, int *h, int *comp, cons
     return ok;
 }
 
-unsigned char *stbd_load(const unsigned char *buf, int len, int *w, int *h, int *comp, const char **why) {
+unsigned char *stbd_load(const unsigned char *buf, int len, size_t max_alloc, int *w, int *h, int *comp,
+                         const char **why) {
     stbd_call call;
     stbd_call *volatile outer = stbd_current;
     call.head.prev = call.head.next = &call.head;
+    call.max_alloc = max_alloc;
     stbd_current = &call;
     unsigned char *volatile px = NULL;
     if (setjmp(call.escape) == 0) {

@@ -9,6 +9,7 @@
  *   is also instrumented by the sanitizer and fuzzing builds like our own code.
  * - Only the formats of the image contract are compiled (no PSD, HDR, PIC).
  * - Components come back as stored (req_comp 0); the caller expands them.
+ * - Allocations are zeroed and capped (stbd_info: 2x the input + 16 MiB).
  * - Thread-safe: the escape context is per thread. */
 #ifndef LLAVA_MECH_STB_DECODE_H
 #define LLAVA_MECH_STB_DECODE_H
@@ -17,8 +18,11 @@
 
 /* Header only: 1 and the size and component count, or 0 with *why set. */
 int stbd_info(const unsigned char *buf, int len, int *w, int *h, int *comp, const char **why);
-/* Decoded 8-bit pixels (free with stbd_free), or NULL with *why set (a static string). */
-unsigned char *stbd_load(const unsigned char *buf, int len, int *w, int *h, int *comp, const char **why);
+/* Decoded 8-bit pixels (free with stbd_free), or NULL with *why set (a static string).
+ * Any single allocation stb asks for above max_alloc bytes fails: a chunk length that
+ * a malformed file claims cannot make it allocate gigabytes (found by fuzz_image). */
+unsigned char *stbd_load(const unsigned char *buf, int len, size_t max_alloc, int *w, int *h, int *comp,
+                         const char **why);
 void stbd_free(unsigned char *pixels);
 
 #endif
