@@ -26,7 +26,7 @@ static void vqa_usage(FILE *f) {
             "usage: llava-mech vqa DATASET.jsonl -o OUTDIR [-m LM.gguf --mmproj MMPROJ.gguf]\n"
             "                      [--expect SUMMARY.json] [--tolerance X] [--shard I/N] [--limit K]\n"
             "                      [--threads T] [--pipeline pad|crop] [--n-predict K]\n"
-            "                      [--explain METHODS]\n"
+            "                      [--explain METHODS [--occ-block K --occ-stride S]]\n"
             "       llava-mech vqa merge SHARD_OUTDIR... -o OUTDIR [--allow-partial]\n"
             "                      [--expect SUMMARY.json] [--tolerance X]\n"
             "\n"
@@ -46,6 +46,7 @@ static void vqa_usage(FILE *f) {
             "  -t, --threads T CPU threads (default: all)\n"
             "  --pipeline P    image preprocessing: pad (default, llama.cpp) or crop (HF)\n"
             "  --n-predict K   max generated tokens per answer (default 8)\n"
+            "  --occ-block K, --occ-stride S  occlusion block and stride in patches (default 1)\n"
             "  --explain M     also explain every answer whose example names a target object\n"
             "                  (methods as in 'explain', e.g. occlusion,knockout or all) and score\n"
             "                  each map: pointing game (top patch inside the object's mask dilated by\n"
@@ -220,6 +221,7 @@ static void progress(void *ctx, size_t done, size_t total, size_t correct) {
 int cmd_vqa(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "merge")) return vqa_merge_cmd(argc - 1, argv + 1);
     const char *data = NULL, *out = NULL, *lm = NULL, *mmproj = NULL, *expect = NULL, *explain = NULL;
+    int occ_block = 0, occ_stride = 0;
     double tol = 0.01;
     size_t shard = 0, n_shards = 1, limit = 0, threads = 0, n_predict = 8;
     llava_params_t p = llava_default_params();
@@ -258,6 +260,11 @@ int cmd_vqa(int argc, char **argv) {
                 return fail(EXIT_USAGE, "--n-predict: '%s' is not in 1..4096", argv[i]);
         } else if (!strcmp(a, "--explain") && has_val) {
             explain = argv[++i];
+        } else if ((!strcmp(a, "--occ-block") || !strcmp(a, "--occ-stride")) && has_val) {
+            unsigned long long v = 0;
+            if (!cli_parse_u64(argv[++i], &v) || v < 1 || v > 64)
+                return fail(EXIT_USAGE, "%s: '%s' is not a number of patches in 1..64", a, argv[i]);
+            *(!strcmp(a, "--occ-block") ? &occ_block : &occ_stride) = (int)v;
         } else if (!strcmp(a, "--pipeline") && has_val) {
             int pp = pp_pipeline_from_name(argv[++i]);
             if (pp < 0) return fail(EXIT_USAGE, "--pipeline: '%s' is not pad or crop", argv[i]);
@@ -276,6 +283,8 @@ int cmd_vqa(int argc, char **argv) {
     err_t err = {0};
     explain_ctx xc = {0};
     ex_options_default(&xc.opt);
+    if (occ_block) xc.opt.occ_block = occ_block;
+    if (occ_stride) xc.opt.occ_stride = occ_stride;
     if (explain && ex_methods_parse(explain, &xc.methods, &err)) return fail(EXIT_USAGE, "--explain: %s", err.msg);
     vqa_dataset d;
     if (vqa_dataset_load(&d, data, &err)) return fail(1, "%s", err.msg);
