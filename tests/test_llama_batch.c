@@ -319,7 +319,9 @@ static void test_toy_model(void) {
                     worst_same = fmax(worst_same, d);
                 } else {
                     largest = fmax(largest, d);
-                    n_moved += d > 1e-4;
+                    /* 100x the arithmetic noise of fill-coloured cells (measured 1.2e-7): the
+                     * shipped model is confident, so whole-cell drops are small (largest 8e-5) */
+                    n_moved += d > 1e-5;
                 }
             }
         /* identical pixels give identical image tokens: only the batched arithmetic differs */
