@@ -9,6 +9,8 @@
  *   per example the mean token cross-entropy, averaged over the batch. During the
  *   first `curriculum` steps only scenes with at most 1, 2, 3 objects (a third of
  *   those steps each) are kept: the next index of a fixed stride is drawn instead.
+ * - Training aids (keep_ramp, aux_lens, lens_only, image_grad) change only what is
+ *   trained, never the exported model; train.c (training_aids) says why each exists.
  * - Optimiser: AdamW (decoupled decay on matrices only, tm_param.decay), linear
  *   warm-up then cosine decay to lr_min, global gradient-norm clipping.
  * - Determinism: the batch is split over `threads` workers in contiguous chunks;
