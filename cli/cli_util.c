@@ -1,5 +1,10 @@
 #include "cli_util.h"
 
+#include <string.h>
+#include <unistd.h>
+
+#include "core/npy.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,4 +28,35 @@ bool cli_parse_u64(const char *s, unsigned long long *out) {
     if (errno || *end) return false;
     *out = v;
     return true;
+}
+
+/* The occlusion baseline named by --baseline: zero, auto (<LM>.mean-embd.npy beside
+ * the LM file when it exists, else zero) or an .npy of the LM width. */
+err_code cli_load_baseline(const char *spec, const llava_t *l, float **out, const char **name, err_t *err) {
+    *out = NULL;
+    *name = "zero";
+    char path[LLAVA_PATH_MAX + 32];
+    if (!strcmp(spec, "zero")) return ERR_OK;
+    if (!strcmp(spec, "auto")) {
+        snprintf(path, sizeof path, "%s", l->lm_path);
+        size_t n = strlen(path);
+        if (n > 5 && !strcmp(path + n - 5, ".gguf")) path[n - 5] = '\0';
+        strcat(path, ".mean-embd.npy");
+        if (access(path, R_OK) != 0) return ERR_OK;
+    } else {
+        snprintf(path, sizeof path, "%s", spec);
+    }
+    npy_array_t a;
+    err_code rc = npy_read(path, &a, err);
+    if (rc) return rc;
+    if (a.dtype != NPY_F32 || npy_nelements(&a) != l->lm->cfg.dim) {
+        npy_free(&a);
+        return err_set(err, ERR_MISMATCH, "%s: baseline must be %d float32 values (the LM width)", path,
+                       l->lm->cfg.dim);
+    }
+    *out = a.data;
+    a.data = NULL;
+    npy_free(&a);
+    *name = strcmp(spec, "auto") ? "file" : "mean image embedding (shipped)";
+    return ERR_OK;
 }

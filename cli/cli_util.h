@@ -7,6 +7,8 @@
 
 #include <stdbool.h>
 
+#include "language/llava.h"
+
 /* Prints one line and returns code (the process exit status to use). */
 int cli_fail(const char *cmd, int code, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -17,5 +19,10 @@ int cli_fail(const char *cmd, int code, const char *fmt, ...)
 /* Full-string decimal parse of a non-negative integer: false on empty input, a sign,
  * trailing garbage or overflow. */
 bool cli_parse_u64(const char *s, unsigned long long *out);
+
+/* --baseline for occlusion: "zero", "auto" (<LM>.mean-embd.npy beside the LM file if it
+ * exists, else zero) or an .npy of d_lm float32 values. *out is NULL for zero (free it
+ * with free); *name says which was used. */
+err_code cli_load_baseline(const char *spec, const llava_t *l, float **out, const char **name, err_t *err);
 
 #endif

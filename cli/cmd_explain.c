@@ -46,35 +46,6 @@ static void progress(void *ctx, const char *stage) {
     fprintf(stderr, "explain: %s ...\n", stage);
 }
 
-static err_code load_baseline(const char *spec, const llava_t *l, float **out, const char **name, err_t *err) {
-    *out = NULL;
-    *name = "zero";
-    char path[LLAVA_PATH_MAX + 32];
-    if (!strcmp(spec, "zero")) return ERR_OK;
-    if (!strcmp(spec, "auto")) {
-        snprintf(path, sizeof path, "%s", l->lm_path);
-        size_t n = strlen(path);
-        if (n > 5 && !strcmp(path + n - 5, ".gguf")) path[n - 5] = '\0';
-        strcat(path, ".mean-embd.npy");
-        if (access(path, R_OK) != 0) return ERR_OK;
-    } else {
-        snprintf(path, sizeof path, "%s", spec);
-    }
-    npy_array_t a;
-    err_code rc = npy_read(path, &a, err);
-    if (rc) return rc;
-    if (a.dtype != NPY_F32 || npy_nelements(&a) != l->lm->cfg.dim) {
-        npy_free(&a);
-        return err_set(err, ERR_MISMATCH, "%s: baseline must be %d float32 values (the LM width)", path,
-                       l->lm->cfg.dim);
-    }
-    *out = a.data;
-    a.data = NULL;
-    npy_free(&a);
-    *name = strcmp(spec, "auto") ? "file" : "mean image embedding (shipped)";
-    return ERR_OK;
-}
-
 int cmd_explain(int argc, char **argv) {
     const char *methods_arg = NULL, *image = NULL, *question = NULL, *outdir = NULL, *target_word = NULL;
     const char *bbox_arg = NULL, *baseline_arg = "auto";
@@ -199,7 +170,7 @@ int cmd_explain(int argc, char **argv) {
         target = ids[0];
         source = "user";
     }
-    if (load_baseline(baseline_arg, l, &baseline, &opt.baseline_name, &err)) goto done;
+    if (cli_load_baseline(baseline_arg, l, &baseline, &opt.baseline_name, &err)) goto done;
     opt.baseline = baseline;
 
     ex_job job = {.l = l, .img = &orig, .question = question, .methods = mask, .opt = &opt, .target = target,

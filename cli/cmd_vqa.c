@@ -47,6 +47,8 @@ static void vqa_usage(FILE *f) {
             "  --pipeline P    image preprocessing: pad (default, llama.cpp) or crop (HF)\n"
             "  --n-predict K   max generated tokens per answer (default 8)\n"
             "  --occ-block K, --occ-stride S  occlusion block and stride in patches (default 1)\n"
+            "  --baseline B    occlusion baseline: auto (default: <LM>.mean-embd.npy if present,\n"
+            "                  else zero), zero or FILE.npy, as in 'explain'\n"
             "  --explain M     also explain every answer whose example names a target object\n"
             "                  (methods as in 'explain', e.g. occlusion,knockout or all) and score\n"
             "                  each map: pointing game (top patch inside the object's mask dilated by\n"
@@ -222,6 +224,7 @@ int cmd_vqa(int argc, char **argv) {
     if (argc >= 2 && !strcmp(argv[1], "merge")) return vqa_merge_cmd(argc - 1, argv + 1);
     const char *data = NULL, *out = NULL, *lm = NULL, *mmproj = NULL, *expect = NULL, *explain = NULL;
     int occ_block = 0, occ_stride = 0;
+    const char *baseline_arg = "auto";
     double tol = 0.01;
     size_t shard = 0, n_shards = 1, limit = 0, threads = 0, n_predict = 8;
     llava_params_t p = llava_default_params();
@@ -260,6 +263,8 @@ int cmd_vqa(int argc, char **argv) {
                 return fail(EXIT_USAGE, "--n-predict: '%s' is not in 1..4096", argv[i]);
         } else if (!strcmp(a, "--explain") && has_val) {
             explain = argv[++i];
+        } else if (!strcmp(a, "--baseline") && has_val) {
+            baseline_arg = argv[++i];
         } else if ((!strcmp(a, "--occ-block") || !strcmp(a, "--occ-stride")) && has_val) {
             unsigned long long v = 0;
             if (!cli_parse_u64(argv[++i], &v) || v < 1 || v > 64)
@@ -282,6 +287,7 @@ int cmd_vqa(int argc, char **argv) {
 
     err_t err = {0};
     explain_ctx xc = {0};
+    float *baseline = NULL;
     ex_options_default(&xc.opt);
     if (occ_block) xc.opt.occ_block = occ_block;
     if (occ_stride) xc.opt.occ_stride = occ_stride;
@@ -350,6 +356,11 @@ int cmd_vqa(int argc, char **argv) {
         xc.l = l;
         o.explain = explain_example;
         o.explain_ctx = &xc;
+        if (cli_load_baseline(baseline_arg, l, &baseline, &xc.opt.baseline_name, &err)) {
+            code = fail(1, "--baseline: %s", err.msg);
+            goto done;
+        }
+        xc.opt.baseline = baseline;
     }
     model_ctx mc = {l, llava_default_gen()};
     mc.g.n_predict = (int)n_predict;
@@ -373,6 +384,7 @@ int cmd_vqa(int argc, char **argv) {
     code = check_expect(sum, expect, tol);
     cJSON_Delete(sum);
 done:
+    free(baseline);
     cJSON_Delete(meta);
     llava_free(l);
     vqa_dataset_free(&d);

@@ -2,7 +2,8 @@
 # Regenerates every golden that depends on the shipped toy model, after
 # assets/model/ changes: the vision tower's reference tensors on a photo, the
 # end-to-end image -> answer reference (HF equations in float64, PyTorch), the
-# model's checksums, and the committed VQA suite's recorded accuracy.
+# model's checksums, the occlusion baseline beside the LM (mean image token), and the
+# committed VQA suite's recorded accuracy.
 # Usage: scripts/regen_model_goldens.sh [BUILD_DIR]   (default: build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +19,14 @@ $PY tests/reference/lm_llava_ref.py "$LM" "$MP" assets/vqa/images/000000.png tes
 sha256sum "$LM" "$MP" > tests/golden/lm/toy.sha256.txt
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
+# The occlusion baseline 'auto' uses: the mean image token over 100 training-split scenes.
+"$BUILD/llava-mech" toy generate --n 100 --seed 1 --noise-half -o "$T/train100" >/dev/null
+for img in "$T"/train100/images/*.png; do
+  "$BUILD/llava-mech" encode --mmproj "$MP" --image "$img" -o "$T/$(basename "$img" .png).npy" --no-json >/dev/null
+done
+$PY -c 'import glob, sys, numpy as np
+x = np.concatenate([np.load(f) for f in sorted(glob.glob(sys.argv[1] + "/0*.npy"))])
+np.save(sys.argv[2], x.mean(0).astype(np.float32))' "$T" "${LM%.gguf}.mean-embd.npy"
 "$BUILD/llava-mech" vqa assets/vqa/examples.jsonl -m "$LM" --mmproj "$MP" -o "$T/vqa"
 cp "$T/vqa/summary.json" assets/vqa/expected.json
-echo "regenerated: tests/golden/vision/shipped_pad_*, tests/golden/lm/toy.*, assets/vqa/expected.json"
+echo "regenerated: tests/golden/vision/shipped_pad_*, tests/golden/lm/toy.*, ${LM%.gguf}.mean-embd.npy, assets/vqa/expected.json"

@@ -57,4 +57,13 @@ PY
 
 if "$BIN" vqa "$DATA" "${M[@]}" --explain bogus -o "$TMP/bad" 2> "$TMP/e.txt"; then fail "bad method accepted"; fi
 grep -q "unknown method 'bogus'" "$TMP/e.txt" || fail "bad method error: $(cat "$TMP/e.txt")"
+if "$BIN" vqa "$DATA" "${M[@]}" --explain occlusion --baseline "$TMP/none.npy" -o "$TMP/bad" 2> "$TMP/e.txt"; then
+    fail "missing baseline file accepted"
+fi
+grep -q "none.npy" "$TMP/e.txt" || fail "baseline error does not name the file: $(cat "$TMP/e.txt")"
+[ "$(wc -l < "$TMP/e.txt")" -eq 1 ] || fail "baseline error is not one line: $(cat "$TMP/e.txt")"
+if "$BIN" vqa "$DATA" "${M[@]}" --explain occlusion --occ-block 0 -o "$TMP/bad" 2> "$TMP/e.txt"; then
+    fail "--occ-block 0 accepted"
+fi
+grep -q "occ-block" "$TMP/e.txt" || fail "--occ-block error: $(cat "$TMP/e.txt")"
 echo "vqa_explain.sh: ok"
