@@ -229,7 +229,7 @@ err_code img_load_memory(img_t *out, const void *buf, size_t size, const char *n
      * filtered rows) and copies of the compressed data */
     const size_t max_alloc = (size_t)w * (size_t)h * 16u + 2 * size + ((size_t)16 << 20);
     unsigned char *px = stbd_load(buf, (int)size, max_alloc, &dw, &dh, &dc, &why);
-    if (!px && !strcmp(why, "outofmem"))
+    if (!px && why == stbd_too_large)
         return err_set(err, ERR_FORMAT, "%s: cannot decode image (it declares data far larger than a %dx%d image)",
                        name, w, h);
     if (!px) return err_set(err, ERR_FORMAT, "%s: cannot decode image (%s)", name, why);

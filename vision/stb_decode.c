@@ -3,6 +3,7 @@
 
 #include <setjmp.h>
 #include <stdalign.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 
@@ -21,6 +22,7 @@ typedef struct {
     jmp_buf escape;
     stbd_link head;   /* list sentinel */
     size_t max_alloc; /* larger single requests fail (stb then reports "outofmem") */
+    bool refused;     /* a request was over max_alloc */
 } stbd_call;
 
 /* The only mutable file-scope state: the call in progress on this thread, which the
@@ -38,8 +40,16 @@ static void unlink_block(stbd_block *b) { b->link.prev->next = b->link.next, b->
 /* Zeroed: stb reads Huffman tables that a malformed JPEG never defined (fuzz_image
  * found reads of leftover heap bytes); zeros make that a deterministic wrong decode of
  * a broken file instead of behaviour that depends on what the heap held. */
+const char stbd_too_large[] = "it declares more data than its size can need";
+
+static bool over_cap(size_t n) {
+    if (n <= stbd_current->max_alloc) return false;
+    stbd_current->refused = true;
+    return true;
+}
+
 static void *stbd_malloc(size_t n) {
-    if (n > stbd_current->max_alloc) return NULL;
+    if (over_cap(n)) return NULL;
     stbd_block *b = calloc(1, sizeof *b + n);
     if (!b) return NULL;
     link_block(b);
@@ -55,7 +65,7 @@ static void stbd_release(void *p) {
 
 static void *stbd_realloc(void *p, size_t n) {
     if (!p) return stbd_malloc(n);
-    if (n > stbd_current->max_alloc) return NULL;
+    if (over_cap(n)) return NULL;
     stbd_block *b = (stbd_block *)((unsigned char *)p - offsetof(stbd_block, data));
     unlink_block(b);
     stbd_block *r = realloc(b, sizeof *r + n);
@@ -99,50 +109,59 @@ static void free_all(stbd_call *c) {
     }
 }
 
-static const char *reason(void) {
+/* Why a call that returned nothing failed: the escape, the cap, or stb's own reason. */
+static const char *reason(const stbd_call *c, bool escaped) {
+    if (escaped) return "the decoder's internal consistency check failed (malformed data)";
+    if (c->refused) return stbd_too_large;
     const char *r = stbi_failure_reason();
     return r ? r : "unknown reason";
 }
 
+/* Every entry point brackets stb between these; setjmp itself must stay in the
+ * caller's frame. */
+static stbd_call *call_enter(stbd_call *c, size_t max_alloc) {
+    stbd_call *outer = stbd_current;
+    c->head.prev = c->head.next = &c->head;
+    c->max_alloc = max_alloc;
+    c->refused = false;
+    stbd_current = c;
+    return outer;
+}
+
+static void call_leave(stbd_call *c, stbd_call *outer) {
+    free_all(c);
+    stbd_current = outer;
+}
+
 int stbd_info(const unsigned char *buf, int len, int *w, int *h, int *comp, const char **why) {
     stbd_call call;
-    stbd_call *volatile outer = stbd_current;
-    call.head.prev = call.head.next = &call.head;
-    call.max_alloc = 2 * (size_t)len + ((size_t)16 << 20); /* headers only */
-    stbd_current = &call;
+    stbd_call *volatile outer = call_enter(&call, 2 * (size_t)len + ((size_t)16 << 20)); /* headers only */
     volatile int ok = 0;
-    if (setjmp(call.escape) == 0) {
+    volatile bool escaped = false;
+    if (setjmp(call.escape) == 0)
         ok = stbi_info_from_memory(buf, len, w, h, comp);
-        if (!ok && why) *why = reason();
-    } else if (why) {
-        *why = "the decoder's internal consistency check failed (malformed data)";
-    }
-    free_all(&call);
-    stbd_current = outer;
+    else
+        escaped = true;
+    if (!ok && why) *why = reason(&call, escaped);
+    call_leave(&call, outer);
     return ok;
 }
 
 unsigned char *stbd_load(const unsigned char *buf, int len, size_t max_alloc, int *w, int *h, int *comp,
                          const char **why) {
     stbd_call call;
-    stbd_call *volatile outer = stbd_current;
-    call.head.prev = call.head.next = &call.head;
-    call.max_alloc = max_alloc;
-    stbd_current = &call;
+    stbd_call *volatile outer = call_enter(&call, max_alloc);
     unsigned char *volatile px = NULL;
-    if (setjmp(call.escape) == 0) {
+    volatile bool escaped = false;
+    if (setjmp(call.escape) == 0)
         px = stbi_load_from_memory(buf, len, w, h, comp, 0);
-        if (!px && why) *why = reason();
-    } else {
-        px = NULL; /* whatever stb held is in the list and freed below */
-        if (why) *why = "the decoder's internal consistency check failed (malformed data)";
-    }
-    if (px) { /* the result leaves the list: the caller owns it */
-        stbd_block *b = (stbd_block *)(px - offsetof(stbd_block, data));
-        unlink_block(b);
-    }
-    free_all(&call);
-    stbd_current = outer;
+    else
+        escaped = true; /* px is still NULL: stb never returned */
+    if (px) /* the result leaves the list: the caller owns it */
+        unlink_block((stbd_block *)(px - offsetof(stbd_block, data)));
+    else if (why)
+        *why = reason(&call, escaped);
+    call_leave(&call, outer);
     return px;
 }
 

@@ -24,5 +24,7 @@ int stbd_info(const unsigned char *buf, int len, int *w, int *h, int *comp, cons
 unsigned char *stbd_load(const unsigned char *buf, int len, size_t max_alloc, int *w, int *h, int *comp,
                          const char **why);
 void stbd_free(unsigned char *pixels);
+/* The *why of a call whose allocation went over its cap (compare the pointer). */
+extern const char stbd_too_large[];
 
 #endif
