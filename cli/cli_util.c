@@ -1,14 +1,13 @@
 #include "cli_util.h"
 
-#include <string.h>
-#include <unistd.h>
-
-#include "core/npy.h"
-
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/npy.h"
 
 int cli_fail(const char *cmd, int code, const char *fmt, ...) {
     va_list ap;

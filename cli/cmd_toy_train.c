@@ -43,7 +43,7 @@ static void usage(FILE *f) {
             "                     colour and shape words through the output head (default 0)\n"
             "  --lens-only K      first K steps: only the lens loss (tower + projector; the LM\n"
             "                     is not run), then the full model (default 0)\n"
-            "  --image-grad F     factor on the answer loss's gradient into the projector and the\n"
+            "  --image-grad F     factor (> 0) on the answer loss's gradient into the projector and the\n"
             "                     tower (default 1; the lens loss is not scaled)\n"
             "  --warmup W         linear warm-up steps (default %d), then cosine decay\n"
             "  --wd WD            AdamW weight decay on matrices (default %g)\n"

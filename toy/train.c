@@ -77,7 +77,8 @@ static err_code worker_init(tr_worker *wk, const tm_model *m, err_t *err) {
     wk->ids = malloc((size_t)c->max_seq * sizeof(int32_t));
     wk->bias = malloc((size_t)c->max_seq * c->max_seq * sizeof(float));
     wk->aux = malloc((size_t)TM_N_AUX * tm_n_patches(c) * sizeof(int32_t));
-    if (!wk->grad || !wk->img || !wk->ids || !wk->bias || !wk->aux) return err_set(err, ERR_NOMEM, "trainer: cannot allocate a worker");
+    if (!wk->grad || !wk->img || !wk->ids || !wk->bias || !wk->aux)
+        return err_set(err, ERR_NOMEM, "trainer: cannot allocate a worker");
     tm_views(m, wk->grad, &wk->gv);
     return ERR_OK;
 }
@@ -94,8 +95,8 @@ static void worker_free(tr_worker *wk) {
 
 err_code tr_create(tr_trainer **out, const tm_config *cfg, const tr_options *o, const tok_t *tok, err_t *err) {
     *out = NULL;
-    if (o->batch < 1 || o->steps < 1 || o->threads < 1 || o->warmup < 1 || !(o->lr > 0))
-        return err_set(err, ERR_ARG, "trainer: batch, steps, threads, warmup and lr must be positive");
+    if (o->batch < 1 || o->steps < 1 || o->threads < 1 || o->warmup < 1 || !(o->lr > 0) || !(o->image_grad > 0))
+        return err_set(err, ERR_ARG, "trainer: batch, steps, threads, warmup, lr and image_grad must be positive");
     if (cfg->n_vocab != tok_n_vocab(tok))
         return err_set(err, ERR_MISMATCH, "trainer: model vocabulary %d differs from the tokenizer's %d",
                        cfg->n_vocab, tok_n_vocab(tok));
@@ -103,21 +104,22 @@ err_code tr_create(tr_trainer **out, const tm_config *cfg, const tr_options *o, 
     if (!t) return err_set(err, ERR_NOMEM, "trainer: out of memory");
     t->opt = *o;
     t->tok = tok;
-    static const char *const sides[2] = {"left", "right"};
-    for (int i = 0; i < SC_N_COLORS + SC_N_SHAPES + 2; i++) {
-        const char *word = i < SC_N_COLORS                 ? sc_color_names[i]
-                           : i < SC_N_COLORS + SC_N_SHAPES ? sc_shape_names[i - SC_N_COLORS]
-                                                           : sides[i - SC_N_COLORS - SC_N_SHAPES];
+    /* the lens targets: the first piece of each answer word */
+    const char *word[SC_N_COLORS + SC_N_SHAPES + 2];
+    int32_t *dest[SC_N_COLORS + SC_N_SHAPES + 2];
+    int nw = 0;
+    for (int i = 0; i < SC_N_COLORS; i++) word[nw] = sc_color_names[i], dest[nw++] = &t->color_id[i];
+    for (int i = 0; i < SC_N_SHAPES; i++) word[nw] = sc_shape_names[i], dest[nw++] = &t->shape_id[i];
+    word[nw] = "left", dest[nw++] = &t->side_id[0];
+    word[nw] = "right", dest[nw++] = &t->side_id[1];
+    for (int i = 0; i < nw; i++) {
         int32_t ids[TR_MAX_TARGETS];
         int64_t na = 0;
-        err_code rc = tok_encode_answer(tok, word, ids, TR_MAX_TARGETS, &na, err);
-        if (rc) {
+        if (tok_encode_answer(tok, word[i], ids, TR_MAX_TARGETS, &na, err)) {
             free(t);
-            return err_prefix(err, "trainer: answer word '%s'", word);
+            return err_prefix(err, "trainer: answer word '%s'", word[i]);
         }
-        *(i < SC_N_COLORS                 ? &t->color_id[i]
-          : i < SC_N_COLORS + SC_N_SHAPES ? &t->shape_id[i - SC_N_COLORS]
-                                          : &t->side_id[i - SC_N_COLORS - SC_N_SHAPES]) = ids[0];
+        *dest[i] = ids[0];
     }
     err_code rc = tm_create(&t->model, cfg, err);
     if (rc) goto fail;
@@ -177,8 +179,9 @@ static int curriculum_max_objects(const tr_options *o, int64_t step) {
  * - Layer-0 lens: each patch that an object covers by >= 1/4 must predict that
  *   object's colour word, shape word and side word (left/right, when the object's
  *   centre is outside the middle fifth, as the position questions ask) through the
- *   model's own final norm and output head, so the tower and projector learn per-token object identity with
- *   a dense signal instead of through the answer alone. */
+ *   model's own final norm and output head, so the tower and projector learn
+ *   per-token object identity with a dense signal instead of through the answer
+ *   alone. */
 static void training_aids(tr_trainer *t, tr_worker *wk, uint64_t idx) {
     const tm_config *c = &t->model.cfg;
     const tr_options *o = &t->opt;
@@ -186,9 +189,14 @@ static void training_aids(tr_trainer *t, tr_worker *wk, uint64_t idx) {
     const int64_t n = wk->ex.n, s0 = wk->ex.image_start;
     const sc_scene *sc = &wk->scene;
     int cnt[SC_MAX_OBJECTS + 1];
-    const int64_t ramp_step = t->step - o->lens_only; /* the ramp starts when the LM does */
-    const double keep = o->keep_ramp > 0 && ramp_step < o->keep_ramp ? (double)(ramp_step > 0 ? ramp_step : 0) / o->keep_ramp : 1.0;
-    bool masked = false;
+    const int64_t ramp_step = t->step > o->lens_only ? t->step - o->lens_only : 0; /* starts with the LM */
+    const double keep = o->keep_ramp > 0 && ramp_step < o->keep_ramp ? (double)ramp_step / o->keep_ramp : 1.0;
+    wk->ex.lm_bias = NULL;
+    wk->ex.aux_targets = o->aux_lens > 0 ? wk->aux : NULL;
+    wk->ex.aux_weight = o->aux_lens;
+    wk->ex.lens_only = o->aux_lens > 0 && t->step < o->lens_only;
+    wk->ex.image_grad = o->image_grad;
+    if (!wk->ex.aux_targets && keep >= 1.0) return; /* neither needs the patches' objects */
     sc_rng r;
     sc_rng_seed(&r, idx * 0x9E3779B97F4A7C15ull + 0x5bd1e995ull);
     for (int p = 0; p < P; p++) {
@@ -204,19 +212,13 @@ static void training_aids(tr_trainer *t, tr_worker *wk, uint64_t idx) {
         wk->aux[P + p] = on ? t->shape_id[sc->objects[best - 1].shape] : -1;
         const int side = on ? sc_side_of(&sc->objects[best - 1], sc->w) : -1;
         wk->aux[2 * P + p] = side >= 0 ? t->side_id[side] : -1;
-        bool hide = best == 0 && keep < 1.0 && sc_rng_uniform(&r) >= keep;
-        if (hide && !masked) {
+        if (best != 0 || keep >= 1.0 || sc_rng_uniform(&r) < keep) continue;
+        if (!wk->ex.lm_bias) { /* the first hidden patch */
             memset(wk->bias, 0, (size_t)n * n * sizeof(float));
-            masked = true;
+            wk->ex.lm_bias = wk->bias;
         }
-        if (hide)
-            for (int64_t q = 0; q < n; q++) wk->bias[q * n + s0 + p] = -INFINITY;
+        for (int64_t q = 0; q < n; q++) wk->bias[q * n + s0 + p] = -INFINITY;
     }
-    wk->ex.lm_bias = masked ? wk->bias : NULL;
-    wk->ex.aux_targets = o->aux_lens > 0 ? wk->aux : NULL;
-    wk->ex.aux_weight = o->aux_lens;
-    wk->ex.lens_only = o->aux_lens > 0 && t->step < o->lens_only;
-    wk->ex.image_grad = o->image_grad;
 }
 
 /* One worker's share of a batch: forward + backward per example into its own gradient. */
