@@ -36,15 +36,6 @@ static const fixture_t fixtures[] = {
 
 static mm_ctx_t *g_mm; /* test-program state only */
 
-static double max_abs_diff(const float *a, const float *b, int64_t n) {
-    double m = 0.0;
-    for (int64_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - (double)b[i]);
-        if (!(d <= m)) m = d; /* NaN propagates as a failure */
-    }
-    return m;
-}
-
 static int load_npy(const char *fix, const char *what, npy_array_t *a) {
     char path[512];
     snprintf(path, sizeof path, GOLD "%s.%s.npy", fix, what);
@@ -88,13 +79,13 @@ static void test_golden(const fixture_t *f, int exact) {
 
     lm_input_t in = {.ids = prompt.data, .n = n};
     CHECK_OK(lm_prefill(s, &in, &o, &e), &e);
-    double err_plain = max_abs_diff(all, logits.data, n * V);
+    double err_plain = test_max_diff(all, logits.data, n * V);
     CHECK_MSG(err_plain <= f->tol, "%s: plain prompt max abs logit error %g > %g", f->name, err_plain, f->tol);
 
     lm_state_set_pos(s, 0);
     lm_input_t sin_ = {.ids = sids.data, .n = n, .embd = sembd.data, .n_embd = sembd.shape[0]};
     CHECK_OK(lm_prefill(s, &sin_, &o, &e), &e);
-    double err_splice = max_abs_diff(all, slogits.data, n * V);
+    double err_splice = test_max_diff(all, slogits.data, n * V);
     CHECK_MSG(err_splice <= f->tol, "%s: spliced prompt max abs logit error %g > %g", f->name, err_splice, f->tol);
 
     lm_state_set_pos(s, 0);
@@ -104,7 +95,7 @@ static void test_golden(const fixture_t *f, int exact) {
     const int32_t *gt = greedy.data;
     for (int64_t i = 0; i < greedy.shape[0]; i++) {
         const float *lg = lm_state_logits(s);
-        double d = max_abs_diff(lg, (const float *)glogits.data + i * V, V);
+        double d = test_max_diff(lg, (const float *)glogits.data + i * V, V);
         if (d > err_greedy) err_greedy = d;
         int32_t t = sample_argmax(lg, V);
         if (!int8)
@@ -156,10 +147,10 @@ static void test_kv_decode(lm_model_t *m) {
     lm_state_set_pos(s, 0);
     lm_input_t head = {.ids = ids, .n = 10};
     CHECK_OK(lm_prefill(s, &head, NULL, &e), &e);
-    double worst = max_abs_diff(lm_state_logits(s), full + 9 * V, V);
+    double worst = test_max_diff(lm_state_logits(s), full + 9 * V, V);
     for (int i = 10; i < SEQ; i++) {
         CHECK_OK(lm_decode(s, ids[i], NULL, &e), &e);
-        double d = max_abs_diff(lm_state_logits(s), full + (int64_t)i * V, V);
+        double d = test_max_diff(lm_state_logits(s), full + (int64_t)i * V, V);
         if (d > worst) worst = d;
     }
     CHECK_MSG(worst <= 1e-4, "KV-cache decode vs full prefill: max abs logit diff %g", worst);
@@ -168,7 +159,7 @@ static void test_kv_decode(lm_model_t *m) {
     float *chunked = malloc(sizeof(float) * SEQ * V);
     lm_run_opts o5 = {.all_logits = chunked};
     CHECK_OK(lm_prefill(s5, &in, &o5, &e), &e);
-    double dc = max_abs_diff(chunked, full, (int64_t)SEQ * V);
+    double dc = test_max_diff(chunked, full, (int64_t)SEQ * V);
     CHECK_MSG(dc <= 1e-4, "chunked prefill vs one batch: max abs logit diff %g", dc);
     printf("kv decode vs full prefill: max|dlogit| %.2e; chunked prefill %.2e\n", worst, dc);
     free(chunked);
@@ -235,7 +226,7 @@ static void test_hooks(lm_model_t *m) {
     lm_run_opts o = {.hooks = &hs};
     lm_state_set_pos(s, 0);
     CHECK_OK(lm_prefill(s, &in, &o, &e), &e);
-    CHECK_MSG(max_abs_diff(lm_state_logits(s), base, V) == 0.0, "observing hooks changed the logits");
+    CHECK_MSG(test_max_diff(lm_state_logits(s), base, V) == 0.0, "observing hooks changed the logits");
     const char *per_layer[] = {"attn_norm", "attn.q", "attn.k", "attn.v", "attn.pattern", "attn.z", "attn_out",
                                "resid_mid", "ffn_norm", "mlp.hidden", "mlp_out", "resid_post"};
     const int64_t hd = c->head_dim;
@@ -273,7 +264,7 @@ static void test_hooks(lm_model_t *m) {
     CHECK_OK(hook_add(&hs, "blk.0.mlp.hidden", scale2, NULL, &e), &e);
     lm_state_set_pos(s, 0);
     CHECK_OK(lm_prefill(s, &in, &o, &e), &e);
-    CHECK_MSG(max_abs_diff(lm_state_logits(s), base, V) > 1e-3, "mlp.hidden edit did not change the logits");
+    CHECK_MSG(test_max_diff(lm_state_logits(s), base, V) > 1e-3, "mlp.hidden edit did not change the logits");
     /* a hook returning non-zero aborts with ERR_CALLBACK */
     hook_set_init(&hs);
     CHECK_OK(hook_add(&hs, "blk.1.attn_out", stop_hook, NULL, &e), &e);
@@ -340,7 +331,7 @@ static void test_knockout(lm_model_t *m) {
     in.ids = b;
     CHECK_OK(lm_prefill(s, &in, &o, &e), &e);
     memcpy(lb, lm_state_logits(s), sizeof(float) * (size_t)V);
-    double d_ab = max_abs_diff(la, lb, V);
+    double d_ab = test_max_diff(la, lb, V);
     CHECK_MSG(d_ab <= 1e-5, "with all keys but BOS knocked out, other tokens still matter (%g)", d_ab);
     /* and the same as overwriting the pattern with one-hot(BOS) through a hook */
     hook_set_init(&hs);
@@ -349,7 +340,7 @@ static void test_knockout(lm_model_t *m) {
     lm_state_set_pos(s, 0);
     in.ids = a;
     CHECK_OK(lm_prefill(s, &in, &o2, &e), &e);
-    double d_hook = max_abs_diff(la, lm_state_logits(s), V);
+    double d_hook = test_max_diff(la, lm_state_logits(s), V);
     CHECK_MSG(d_hook <= 1e-5, "bias knockout vs pattern-edit hook: %g", d_hook);
     /* without knockout the middle tokens do matter (the test above can fail) */
     lm_state_set_pos(s, 0);
@@ -358,7 +349,7 @@ static void test_knockout(lm_model_t *m) {
     lm_state_set_pos(s, 0);
     in.ids = b;
     CHECK_OK(lm_prefill(s, &in, NULL, &e), &e);
-    CHECK(max_abs_diff(la, lm_state_logits(s), V) > 1e-3);
+    CHECK(test_max_diff(la, lm_state_logits(s), V) > 1e-3);
     printf("knockout all-but-BOS: pattern dev %.1e, prompt-independence %.2e, vs pattern hook %.2e\n", bc.worst, d_ab,
            d_hook);
     free(la);
@@ -405,7 +396,7 @@ static void test_snapshot(lm_model_t *m) {
     CHECK_OK(lm_prefill(s, &in, &ko, &e), &e);
     CHECK_MSG(memcmp(lm_state_logits(s), knock, sizeof(float) * (size_t)V) == 0,
               "knockout resume differs from the full knockout forward");
-    CHECK(max_abs_diff(knock, base, V) > 1e-3);
+    CHECK(test_max_diff(knock, base, V) > 1e-3);
     /* the knocked state changed layer-0 KV (full forward); resume from 1 must restore it */
     int from0 = 0;
     lm_run_opts ko0 = {.bias_fn = knock_all_but_bos, .bias_user = &from0};
@@ -418,7 +409,7 @@ static void test_snapshot(lm_model_t *m) {
     CHECK_MSG(memcmp(lm_state_logits(s), next, sizeof(float) * (size_t)V) == 0, "decode after resume differs");
     /* resuming only the last position (cheap knockout of edges into T) */
     CHECK_OK(lm_resume(s, &snap, 1, n - 1, NULL, &e), &e);
-    double d_tail = max_abs_diff(lm_state_logits(s), base, V);
+    double d_tail = test_max_diff(lm_state_logits(s), base, V);
     CHECK_MSG(d_tail <= 1e-5, "resume of the last position: %g", d_tail);
     CHECK(lm_state_pos(s) == n);
     /* bad arguments */

@@ -34,18 +34,6 @@ static float frand(void) { /* uniform (-1, 1) */
     return (float)((rng_state >> 40) / (double)(1ULL << 24)) * 2.0f - 1.0f;
 }
 
-static double max_abs(const float *v, int64_t n) {
-    double m = 0;
-    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs(v[i]));
-    return m;
-}
-
-static double max_diff(const float *a, const float *b, int64_t n) {
-    double m = 0;
-    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
-    return m;
-}
-
 /* The one-at-a-time sweep that batching replaced: per block, the snapshot's layer-0
  * rows of the block are replaced by the baseline, lm_resume recomputes from the
  * block's first position, and the rows are restored. map = mean drop per patch. */
@@ -94,8 +82,8 @@ static double occlusion_vs_ref(const ex_input *in, ex_capture_t *cap, ex_options
     double rel = INFINITY;
     CHECK_OK(ex_run(EX_OCCLUSION, in, cap, &opt, &r, err), err);
     if (r.map) {
-        const double scale = fmax(max_abs(ref, Pn), 1e-2);
-        rel = max_diff(r.map, ref, Pn) / scale;
+        const double scale = fmax(test_max_abs(ref, Pn), 1e-2);
+        rel = test_max_diff(r.map, ref, Pn) / scale;
         if (getenv("LM_TEST_VERBOSE")) printf("occlusion batch %d: max |map| %.3g, max diff / max |map| %.3g\n", batch, scale, rel);
         cJSON *runs = cJSON_GetObjectItemCaseSensitive(r.json, "runs");
         CHECK(cJSON_GetArraySize(runs) == (int)cJSON_GetObjectItemCaseSensitive(r.json, "forward_runs")->valuedouble);
@@ -167,9 +155,9 @@ static void test_random_model(const char *dir) {
     float *ref = malloc(sizeof(float) * V * NC);
     for (int c = 0; c < NC; c++) ref_copy(st, &snap, &copies[c], D, ref + (int64_t)c * V, V, &err);
     /* the edits matter (so a batch that lost them would fail), and an unedited copy is clean */
-    CHECK(max_diff(ref + 0 * V, clean, V) > 1e-2);
-    CHECK(max_diff(ref + 5 * V, clean, V) > 1e-2);
-    CHECK(max_diff(ref + 6 * V, clean, V) <= 1e-5 * max_abs(clean, V));
+    CHECK(test_max_diff(ref + 0 * V, clean, V) > 1e-2);
+    CHECK(test_max_diff(ref + 5 * V, clean, V) > 1e-2);
+    CHECK(test_max_diff(ref + 6 * V, clean, V) <= 1e-5 * test_max_abs(clean, V));
     CHECK_OK(lm_batch_create(&bt, m, mm, NC, (int64_t)NC * N, N, &err), &err);
     if (!bt) return;
     for (int layer = 0; layer < 2; layer++) {
@@ -183,7 +171,7 @@ static void test_random_model(const char *dir) {
                     float *x = lm_batch_add(bt, copies[c].p0, &err);
                     CHECK(x != NULL);
                     if (!x) continue;
-                    CHECK(max_diff(x, lm_snapshot_resid(&snap, layer, copies[c].p0), D) == 0);
+                    CHECK(test_max_diff(x, lm_snapshot_resid(&snap, layer, copies[c].p0), D) == 0);
                     for (int e = 0; e < copies[c].n_edit; e++)
                         memcpy(x + (int64_t)e * D, copies[c].edit[e], sizeof(float) * D);
                     idx[nb++] = c;
@@ -193,9 +181,11 @@ static void test_random_model(const char *dir) {
                 CHECK_OK(lm_batch_run(bt, &err), &err);
                 for (int k = 0; k < nb; k++) {
                     const float *want = ref + (int64_t)idx[k] * V;
-                    const double d = max_diff(lm_batch_logits(bt, k), want, V);
-                    if (getenv("LM_TEST_VERBOSE")) printf("layer %d copy %d %s: rel %.3g\n", layer, idx[k], alone ? "alone" : "batched", d / max_abs(want, V));
-                    CHECK_MSG(d <= 1e-4 * max_abs(want, V), "layer %d copy %d (%s): max |logit diff| %.3g", layer,
+                    const double d = test_max_diff(lm_batch_logits(bt, k), want, V);
+                    if (getenv("LM_TEST_VERBOSE"))
+                        printf("layer %d copy %d %s: rel %.3g\n", layer, idx[k], alone ? "alone" : "batched",
+                               d / test_max_abs(want, V));
+                    CHECK_MSG(d <= 1e-4 * test_max_abs(want, V), "layer %d copy %d (%s): max |logit diff| %.3g", layer,
                               idx[k], alone ? "alone" : "batched", d);
                 }
             }

@@ -183,18 +183,6 @@ static int write_fixtures(const char *dir) {
 
 /* ---------------- comparisons ---------------- */
 
-static double max_abs(const float *a, int64_t n) {
-    double m = 0;
-    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
-    return m;
-}
-
-static double max_diff(const float *a, const float *b, int64_t n) {
-    double m = 0;
-    for (int64_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
-    return m;
-}
-
 static int load_npy(const char *name, npy_array_t *a) {
     char p[1024];
     snprintf(p, sizeof p, GOLDEN "%s", name);
@@ -270,7 +258,7 @@ static void check_case(mm_ctx_t *mm, const char *model, const char *prefix, cons
     float *pix = malloc((size_t)(3 * S * S) * sizeof(float));
     pp_geom geom;
     CHECK_OK(pp_run(&im, pipe, (int)S, c->patch_size, c->image_mean, c->image_std, pix, &geom, &e), &e);
-    double dp = max_diff(pix, gpix.data, 3 * S * S);
+    double dp = test_max_diff(pix, gpix.data, 3 * S * S);
     CHECK_MSG(dp <= 1e-5, "%s %s: pixels differ from PIL by %.3g", model, prefix, dp);
     img_free(&im);
 
@@ -290,28 +278,29 @@ static void check_case(mm_ctx_t *mm, const char *model, const char *prefix, cons
     CHECK(cap.calls == c->n_run + 1 && cap.att_calls == c->n_run);
     /* attention probabilities (what the attention/rollout analyses read): absolute
      * error, they live in [0, 1] */
-    double aerr = max_diff(cap.att, gatt.data, (int64_t)c->n_run * c->n_head * N * N);
+    double aerr = test_max_diff(cap.att, gatt.data, (int64_t)c->n_run * c->n_head * N * N);
     CHECK_MSG(aerr <= 1e-5, "%s: attention patterns max err %.3g", prefix, aerr);
     const float *gh = ghid.data;
     for (int l = 0; l <= c->n_run; l++) {
         const float *a = cap.buf + (size_t)l * N * d, *b = gh + (size_t)l * N * d;
-        double err = max_diff(a, b, N * d), scale = max_abs(b, N * d);
+        double err = test_max_diff(a, b, N * d), scale = test_max_abs(b, N * d);
         CHECK_MSG(err <= 1e-4 * scale, "%s: hidden state %d: max err %.3g > 1e-4 * %.3g", prefix, l, err, scale);
     }
-    double terr = max_diff(tok, gtok.data, P * c->d_out), tscale = max_abs(gtok.data, P * c->d_out);
+    double terr = test_max_diff(tok, gtok.data, P * c->d_out), tscale = test_max_abs(gtok.data, P * c->d_out);
     CHECK_MSG(terr <= 1e-4 * tscale, "%s: tokens: max err %.3g > 1e-4 * %.3g", prefix, terr, tscale);
     printf("%s (%s, %d/%d blocks): tokens max err %.3g (scale %.3g, rel %.2g), pixels %.2g\n", prefix, model,
            c->n_run, c->n_stored, terr, tscale, terr / tscale, dp);
 
     /* 3. the two llama.cpp-graph mistakes would be caught: their outputs are far from
      * the golden (>= 1000x the tolerance), so an implementation making either fails 2. */
-    double dcls = max_diff(gcls.data, gtok.data, P * c->d_out), dfew = max_diff(gfew.data, gtok.data, P * c->d_out);
+    double dcls = test_max_diff(gcls.data, gtok.data, P * c->d_out);
+    double dfew = test_max_diff(gfew.data, gtok.data, P * c->d_out);
     CHECK_MSG(dcls > 0.1 * tscale, "CLS-last variant too close (%.3g)", dcls);
     CHECK_MSG(dfew > 0.1 * tscale, "one-block-fewer variant too close (%.3g)", dfew);
 
     /* 4. the full path (our preprocessing) gives the same tokens, and st->tokens holds them */
     CHECK_OK(vit_forward(v, &st, mm, pix, NULL, NULL, &e), &e);
-    double terr2 = max_diff(st.tokens, gtok.data, P * c->d_out);
+    double terr2 = test_max_diff(st.tokens, gtok.data, P * c->d_out);
     CHECK_MSG(terr2 <= 1e-4 * tscale, "%s: tokens from our pixels: max err %.3g", prefix, terr2);
 
     free(tok);
@@ -403,7 +392,7 @@ static void check_hooks(mm_ctx_t *mm) {
     CHECK_OK(hook_add(&hs, "v.blk.0.resid_post", add_to_output, &one, &e), &e);
     CHECK_OK(vit_forward(v, &st, mm, gpix.data, &hs, NULL, &e), &e);
     CHECK(one.calls == 1);
-    CHECK(max_diff(st.tokens, gtok.data, n_out) > 1e-2);
+    CHECK(test_max_diff(st.tokens, gtok.data, n_out) > 1e-2);
 
     /* every documented hook point fires once per block, in order */
     const char *names[] = {"v.embed", "v.pre_ln", "v.blk.1.ln1", "v.blk.1.attn.q", "v.blk.1.attn.k",
@@ -525,8 +514,8 @@ static void check_shipped(mm_ctx_t *mm) {
     CHECK_OK(img_load(&im, GOLDEN "photo_160x120.png", NULL, &e), &e);
     pp_geom geom;
     CHECK_OK(vit_encode(v, &st, mm, &im, PP_PAD, NULL, &geom, &e), &e);
-    double dp = max_diff(st.pixels, gpix.data, 3LL * c->image_size * c->image_size);
-    double err = max_diff(st.tokens, gtok.data, n), scale = max_abs(gtok.data, n);
+    double dp = test_max_diff(st.pixels, gpix.data, 3LL * c->image_size * c->image_size);
+    double err = test_max_diff(st.tokens, gtok.data, n), scale = test_max_abs(gtok.data, n);
     CHECK_MSG(dp <= 1e-5, "shipped: pixels differ by %.3g", dp);
     CHECK_MSG(err <= 1e-4 * scale, "shipped: tokens max err %.3g > 1e-4 * %.3g", err, scale);
     printf("shipped model: tokens max err %.3g (scale %.3g, rel %.2g)\n", err, scale, err / scale);

@@ -4,6 +4,7 @@
 #define LLAVA_MECH_TESTUTIL_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,26 @@ static int test_failures_;
             test_failures_++;                                                         \
         }                                                                             \
     } while (0)
+
+/* Largest |a[i] - b[i]| and largest |a[i]|; a NaN makes the result NaN, so a
+ * tolerance check on it fails instead of passing. */
+static inline double test_max_diff(const float *a, const float *b, int64_t n) {
+    double m = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (!(d <= m)) m = d;
+    }
+    return m;
+}
+
+static inline double test_max_abs(const float *a, int64_t n) {
+    double m = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i]);
+        if (!(d <= m)) m = d;
+    }
+    return m;
+}
 
 /* The whole file, NUL-terminated (the terminator is not counted in *n); NULL when it
  * cannot be opened or fully read. Caller frees. */

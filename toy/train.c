@@ -340,7 +340,9 @@ err_code tr_step(tr_trainer *t, tr_step_stats *st, err_t *err) {
     float lr = tr_lr_at(o, t->step);
     adamw_update(t, g, lr, gscale);
     t->step++;
-    if (st) *st = (tr_step_stats){.step = t->step, .loss = loss / o->batch, .aux_loss = aux / o->batch, .grad_norm = norm, .lr = lr};
+    if (st)
+        *st = (tr_step_stats){
+            .step = t->step, .loss = loss / o->batch, .aux_loss = aux / o->batch, .grad_norm = norm, .lr = lr};
     return ERR_OK;
 }
 
