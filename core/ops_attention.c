@@ -78,11 +78,7 @@ static void att_fwd_unit(const att_fwd_args *a, int64_t unit) {
 
     const float *Q = a->q + i0 * ldq + (int64_t)h * hd, *K = a->k + (int64_t)g * hd, *V = a->v + (int64_t)g * hd;
     float scale = 1.0f / sqrtf((float)hd);
-    /* A single query row (decoding) as matrix-vector products: sgemm would pack all
-     * of K and V for one row. */
-    if (kmax > 0 && rows == 1)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)kmax, hd, scale, K, ldkv, Q, 1, 0.0f, S, 1);
-    else if (kmax > 0)
+    if (kmax > 0)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)kmax, hd, scale, Q, ldq, K, ldkv, 0.0f,
                     S, (int)Nk);
     for (int64_t i = i0; i < i1; i++) {
@@ -90,14 +86,37 @@ static void att_fwd_unit(const att_fwd_args *a, int64_t unit) {
         int64_t lim = att_limit(i, Nk, a->q_pos0, a->causal);
         att_softmax_row(s, a->bias ? a->bias + i * Nk : NULL, lim, Nk);
     }
-    if (kmax > 0 && rows == 1) {
-        cblas_sgemv(CblasRowMajor, CblasTrans, (int)kmax, hd, 1.0f, V, ldkv, S, 1, 0.0f, O, 1);
-    } else if (kmax > 0) {
+    if (kmax > 0) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, hd, (int)kmax, 1.0f, S, (int)Nk, V, ldkv,
                     0.0f, O, ldq);
     } else {
         for (int64_t i = 0; i < rows; i++) memset(O + i * ldq, 0, (size_t)hd * sizeof(float));
     }
+}
+
+/* One query row (decoding): a unit is a key/value head with its query heads, so the
+ * cache rows are read once per group (ops_row_qk_heads); sgemm would pack all of K
+ * and V for the one row. */
+static void att_dec_unit(const att_fwd_args *a, int g) {
+    const int G = a->n_head / a->n_kv_head, hd = a->hd, ldkv = a->n_kv_head * hd;
+    const int64_t Nk = a->Nk, lim = att_limit(0, Nk, a->q_pos0, a->causal);
+    float *S = a->att + (int64_t)g * G * Nk, *O = a->out + (int64_t)g * G * hd;
+    if (lim <= 0) {
+        memset(S, 0, sizeof(float) * (size_t)(G * Nk));
+        memset(O, 0, sizeof(float) * (size_t)(G * hd));
+        return;
+    }
+    const float *K = a->k + (int64_t)g * hd, *V = a->v + (int64_t)g * hd;
+    ops_row_qk_heads(S, Nk, a->q + (int64_t)g * G * hd, G, K, ldkv, lim, hd, 1.0f / sqrtf((float)hd));
+    for (int h = 0; h < G; h++) att_softmax_row(S + h * Nk, a->bias, lim, Nk);
+    ops_row_pv_heads(O, S, Nk, G, V, ldkv, lim, hd);
+}
+
+static void att_dec_worker(void *arg, int ith, int nth) {
+    const att_fwd_args *a = arg;
+    long lo, hi;
+    pool_split(a->n_kv_head, ith, nth, &lo, &hi);
+    for (long g = lo; g < hi; g++) att_dec_unit(a, (int)g);
 }
 
 static void att_fwd_worker(void *arg, int ith, int nth) {
@@ -118,7 +137,10 @@ void ops_attention_fwd(float *out, float *att, const float *q, const float *k, c
         memset(out, 0, (size_t)(Nq * n_head * hd) * sizeof(float));
         return;
     }
-    att_run(pool, att_fwd_worker, &a);
+    if (Nq == 1) /* no BLAS call, so no OpenBLAS thread count to pin */
+        pool_run(pool, att_dec_worker, &a);
+    else
+        att_run(pool, att_fwd_worker, &a);
 }
 
 /* ---- backward ----

@@ -241,6 +241,57 @@ static void test_attention(const char *name, pool_t *pool) {
 /* Results must not depend on the pool size: the same attention forward and backward
  * (several 64-row blocks, GQA, causal with offset, -inf bias) run serially and on
  * pools of 2 and 3 threads must agree bit for bit. */
+/* Decoding (one query row) takes its own path: a unit per key/value head, four
+ * 64-wide query heads per cache row. Each row decoded alone must match that row of
+ * the batched call (GQA 9/3 and 8/1 groups, causal offset, -inf bias; 1e-5), and be
+ * the same bits on pools of 1, 2 and 3 threads. */
+static void test_attention_decode_rows(void) {
+    enum { NQ = 5, NK = 77, HD = 64, POS0 = 72 };
+    const int groups[2][2] = {{9, 3}, {8, 1}};
+    for (int gi = 0; gi < 2; gi++) {
+        const int H = groups[gi][0], KVH = groups[gi][1];
+        const int64_t nq = (int64_t)NQ * H * HD, nkv = (int64_t)NK * KVH * HD, na = (int64_t)H * NQ * NK;
+        float *q = malloc((size_t)nq * sizeof(float)), *k = malloc((size_t)nkv * sizeof(float));
+        float *v = malloc((size_t)nkv * sizeof(float)), *bias = malloc((size_t)NQ * NK * sizeof(float));
+        float *out = malloc((size_t)nq * sizeof(float)), *att = malloc((size_t)na * sizeof(float));
+        float *o1[3], *a1[3];
+        for (int64_t i = 0; i < nq; i++) q[i] = sinf(0.37f * (float)i);
+        for (int64_t i = 0; i < nkv; i++) k[i] = cosf(0.53f * (float)i), v[i] = sinf(0.29f * (float)i + 1.0f);
+        for (int64_t i = 0; i < NQ * NK; i++) bias[i] = (i % 17 == 5) ? -INFINITY : 0.1f * sinf((float)i);
+        ops_attention_fwd(out, att, q, k, v, NQ, NK, H, KVH, HD, POS0, true, bias, NULL);
+        for (int r = 0; r < 3; r++) {
+            pool_t *pool = NULL;
+            err_t err = {0};
+            if (r > 0) CHECK_OK(pool_create(&pool, r + 1, &err), &err);
+            o1[r] = malloc(sizeof(float) * (size_t)(NQ * H * HD));
+            a1[r] = malloc(sizeof(float) * (size_t)(NQ * H * NK));
+            for (int i = 0; i < NQ; i++)
+                ops_attention_fwd(o1[r] + (int64_t)i * H * HD, a1[r] + (int64_t)i * H * NK, q + (int64_t)i * H * HD, k,
+                                  v, 1, NK, H, KVH, HD, POS0 + i, true, bias + i * NK, pool);
+            pool_free(pool);
+        }
+        double worst = 0;
+        for (int i = 0; i < NQ; i++)
+            for (int h = 0; h < H; h++) {
+                for (int d = 0; d < HD; d++) {
+                    const float x = o1[0][((int64_t)i * H + h) * HD + d], y = out[((int64_t)i * H + h) * HD + d];
+                    worst = fmax(worst, fabs((double)x - y));
+                }
+                for (int j = 0; j < NK; j++) {
+                    const float x = a1[0][((int64_t)i * H + h) * NK + j], y = att[((int64_t)h * NQ + i) * NK + j];
+                    worst = fmax(worst, fabs((double)x - y));
+                }
+            }
+        CHECK_MSG(worst <= 1e-5, "decode rows vs batched attention, %d/%d heads: max difference %.3g", H, KVH, worst);
+        for (int r = 1; r < 3; r++) {
+            CHECK(memcmp(o1[0], o1[r], sizeof(float) * (size_t)(NQ * H * HD)) == 0);
+            CHECK(memcmp(a1[0], a1[r], sizeof(float) * (size_t)(NQ * H * NK)) == 0);
+        }
+        for (int r = 0; r < 3; r++) free(o1[r]), free(a1[r]);
+        free(q), free(k), free(v), free(bias), free(out), free(att);
+    }
+}
+
 static void test_attention_threads(void) {
     enum { NQ = 130, NK = 141, H = 4, KVH = 2, HD = 32, POS0 = 11 };
     const int64_t nq = (int64_t)NQ * H * HD, nkv = (int64_t)NK * KVH * HD, na = (int64_t)H * NQ * NK;
@@ -363,6 +414,7 @@ int main(void) {
         for (int i = 0; i < 3; i++) test_attention(att_cases[i], pool);
     pool_free(pool);
     test_attention_threads();
+    test_attention_decode_rows();
     test_embed();
     test_patchify();
     test_xent();

@@ -107,6 +107,98 @@ static void test_impl(const row_impl *im) {
     }
 }
 
+typedef void (*qk_fn)(float *, const float *, const float *, int64_t, int64_t, int, float);
+typedef void (*pv_fn)(float *, const float *, const float *, int64_t, int64_t, int);
+
+/* The decoding attention kernels against double sums: every key-block tail (n % 16)
+ * and head widths that are and are not multiples of 16 and of 64, rows ld apart. */
+static void test_decode(const char *name, qk_fn qk, pv_fn pv) {
+    enum { NMAX = 70, HMAX = 200 };
+    static float q[HMAX], kv[NMAX * (HMAX + 8)], s[NMAX + 1], o[HMAX + 1];
+    const int hds[] = {64, 128, 7, 16, 80, 200};
+    const int64_t ns[] = {1, 2, 15, 16, 17, 33, 70};
+    for (size_t a = 0; a < sizeof hds / sizeof *hds; a++)
+        for (size_t b = 0; b < sizeof ns / sizeof *ns; b++) {
+            const int hd = hds[a];
+            const int64_t n = ns[b], ld = hd + 8;
+            for (int d = 0; d < hd; d++) q[d] = sinf(0.37f * (float)d + (float)hd);
+            for (int64_t i = 0; i < n * ld; i++) kv[i] = cosf(0.11f * (float)i) * (i % 5 == 0 ? 3.0f : 1.0f);
+            s[n] = o[hd] = 1234.0f;
+            qk(s, q, kv, ld, n, hd, 0.125f);
+            double worst = 0;
+            for (int64_t j = 0; j < n; j++) {
+                double ref = 0, mag = 0;
+                for (int d = 0; d < hd; d++) ref += (double)q[d] * kv[j * ld + d], mag += fabs((double)q[d] * kv[j * ld + d]);
+                const double err = fabs(s[j] - 0.125 * ref) / (0.125 * mag + 1e-30);
+                if (err > worst) worst = err;
+            }
+            CHECK_MSG(worst <= 1e-6, "%s qk hd %d n %ld: relative error %.3g", name, hd, (long)n, worst);
+            CHECK_MSG(s[n] == 1234.0f, "%s qk hd %d n %ld wrote past the scores", name, hd, (long)n);
+            for (int64_t j = 0; j < n; j++) s[j] = 1.0f / (float)(j + 1);
+            pv(o, s, kv, ld, n, hd);
+            worst = 0;
+            for (int d = 0; d < hd; d++) {
+                double ref = 0, mag = 0;
+                for (int64_t j = 0; j < n; j++) ref += (double)s[j] * kv[j * ld + d], mag += fabs((double)s[j] * kv[j * ld + d]);
+                const double err = fabs(o[d] - ref) / (mag + 1e-30);
+                if (err > worst) worst = err;
+            }
+            CHECK_MSG(worst <= 1e-6, "%s pv hd %d n %ld: relative error %.3g", name, hd, (long)n, worst);
+            CHECK_MSG(o[hd] == 1234.0f, "%s pv hd %d n %ld wrote past the output", name, hd, (long)n);
+        }
+}
+
+/* The grouped versions (several query heads per cache row; four-head kernels for
+ * 64-wide heads, the per-head path for the rest) equal double sums for every head. */
+static void test_decode_heads(void) {
+    enum { NMAX = 70, HD = 80, NH = 9 };
+    static float q[NH * HD], kv[NMAX * 96], s[NH * (NMAX + 1)], o[NH * HD + 1];
+    const int hds[] = {64, 80};
+    const int nhs[] = {1, 4, 8, 9};
+    const int64_t ns[] = {1, 16, 17, 70};
+    for (size_t a = 0; a < 2; a++)
+        for (size_t b = 0; b < 4; b++)
+            for (size_t c = 0; c < 4; c++) {
+                const int hd = hds[a], nh = nhs[b];
+                const int64_t n = ns[c], ld = 96, ss = n + 1;
+                for (int i = 0; i < nh * hd; i++) q[i] = sinf(0.37f * (float)i + 1.0f);
+                for (int64_t i = 0; i < n * ld; i++) kv[i] = cosf(0.11f * (float)i);
+                for (int h = 0; h < nh; h++) s[h * ss + n] = 1234.0f;
+                ops_row_qk_heads(s, ss, q, nh, kv, ld, n, hd, 0.5f);
+                double worst = 0;
+                for (int h = 0; h < nh; h++)
+                    for (int64_t j = 0; j < n; j++) {
+                        double ref = 0, mag = 0;
+                        for (int d = 0; d < hd; d++) {
+                            const double x = (double)q[h * hd + d] * kv[j * ld + d];
+                            ref += x, mag += fabs(x);
+                        }
+                        const double err = fabs(s[h * ss + j] - 0.5 * ref) / (0.5 * mag);
+                        if (err > worst) worst = err;
+                    }
+                CHECK_MSG(worst <= 1e-6, "qk_heads hd %d heads %d n %ld: relative error %.3g", hd, nh, (long)n, worst);
+                for (int h = 0; h < nh; h++) {
+                    CHECK(s[h * ss + n] == 1234.0f);
+                    for (int64_t j = 0; j < n; j++) s[h * ss + j] = 1.0f / (float)(j + h + 1);
+                }
+                o[nh * hd] = 1234.0f;
+                ops_row_pv_heads(o, s, ss, nh, kv, ld, n, hd);
+                worst = 0;
+                for (int h = 0; h < nh; h++)
+                    for (int d = 0; d < hd; d++) {
+                        double ref = 0, mag = 0;
+                        for (int64_t j = 0; j < n; j++) {
+                            const double x = (double)s[h * ss + j] * kv[j * ld + d];
+                            ref += x, mag += fabs(x);
+                        }
+                        const double err = fabs(o[h * hd + d] - ref) / mag;
+                        if (err > worst) worst = err;
+                    }
+                CHECK_MSG(worst <= 1e-6, "pv_heads hd %d heads %d n %ld: relative error %.3g", hd, nh, (long)n, worst);
+                CHECK(o[nh * hd] == 1234.0f);
+            }
+}
+
 int main(void) {
     static const row_impl dispatch = {"dispatch", ops_row_add_max, ops_row_exp_sum, ops_row_scale, ops_row_dot,
                                       ops_row_softmax_bwd, ops_row_exp, ops_row_sigmoid};
@@ -119,5 +211,8 @@ int main(void) {
     test_impl(&dispatch);
     if (cpu_level_hw() >= CPU_AVX2) test_impl(&avx2);
     if (cpu_level_hw() >= CPU_AVX512) test_impl(&avx512);
+    test_decode(cpu_level_name(cpu_level()), ops_row_qk, ops_row_pv);
+    if (cpu_level_hw() >= CPU_AVX512) test_decode("avx512", ops_row_qk_avx512, ops_row_pv_avx512);
+    test_decode_heads();
     return test_result("test_ops_row");
 }
