@@ -63,6 +63,7 @@ void ex_options_default(ex_options *o) {
     o->top_k = 5;
     o->top_heads = 3;
     o->baseline_name = "zero";
+    o->baseline_rows = 1;
 }
 
 void ex_result_free(ex_result *r) {

@@ -68,7 +68,9 @@ typedef struct {
     /* occlusion */
     int occ_block;         /* k: k x k blocks of patches (default 1) */
     int occ_stride;        /* default = block */
-    const float *baseline; /* [dim] replacement embedding; NULL = zero vector */
+    const float *baseline; /* [dim] replacement embedding, or [baseline_rows][dim] one per image
+                              position (row-major grid order); NULL = zero vector */
+    int64_t baseline_rows; /* 1, or the number of image tokens for a per-position baseline */
     const char *baseline_name;
     ex_occ_space occ_space; /* EX_OCC_TOKENS (default) or EX_OCC_PIXELS */
     int occ_batch;         /* occluded copies per batch (one GEMM per weight); <= 0: EX_OCC_BATCH_DEFAULT */

@@ -1,8 +1,9 @@
 /* Method 4, occlusion (methods.md): a k x k block of image patches is occluded and
  * the drop in log p(w) is recorded; a patch's value is the mean drop over the blocks
  * that cover it. Two spaces:
- *   tokens  the block's LM-input embeddings are replaced by a baseline vector (the
- *           model's mean image embedding when shipped, else zero). Nothing before the
+ *   tokens  the block's LM-input embeddings are replaced by a baseline: one vector, or
+ *           one per grid position (the shipped toy model's is the mean image token at
+ *           each position), else zero. Nothing before the
  *           block changes, so each occluded copy resumes at the block's first position:
  *           the KV cache of everything before it is reused.
  *   pixels  the block's patches are painted with the mean colour in the model image
@@ -45,8 +46,11 @@ static err_code occlude(const occ_ctx *o, const occ_block *b, int64_t p0, float 
     if (o->opt->occ_space == EX_OCC_TOKENS) {
         for (int rr = b->r0; rr < b->r1; rr++)
             for (int cc = b->c0; cc < b->c1; cc++) {
-                float *row = x + (o->s + (int64_t)rr * in->grid_w + cc - p0) * D;
-                if (o->opt->baseline) memcpy(row, o->opt->baseline, sizeof(float) * (size_t)D);
+                const int64_t cell = (int64_t)rr * in->grid_w + cc;
+                float *row = x + (o->s + cell - p0) * D;
+                const float *base = o->opt->baseline;
+                if (base && o->opt->baseline_rows > 1) base += cell * D;
+                if (base) memcpy(row, base, sizeof(float) * (size_t)D);
                 else memset(row, 0, sizeof(float) * (size_t)D);
             }
         return ERR_OK;
@@ -107,6 +111,9 @@ err_code ex_occlusion(const ex_input *in, ex_capture_t *cap, const ex_options *o
             return err_set(err, ERR_MISMATCH, "occlusion: the vision tower's %dx%d grid does not match the input's %dx%d",
                            vc->grid, vc->grid, gh, gw);
     }
+    if (!pixels && opt->baseline && opt->baseline_rows > 1 && opt->baseline_rows != P)
+        return err_set(err, ERR_MISMATCH, "occlusion: the baseline has %lld rows, one per image position needs %lld",
+                       (long long)opt->baseline_rows, (long long)P);
     occ_ctx o = {.in = in, .opt = opt, .s = s, .n = n};
     const int max_blocks = ((gh + stride - 1) / stride) * ((gw + stride - 1) / stride);
     occ_block *blocks = malloc(sizeof(occ_block) * (size_t)max_blocks);

@@ -31,8 +31,10 @@ bool cli_parse_u64(const char *s, unsigned long long *out) {
 
 /* The occlusion baseline named by --baseline: zero, auto (<LM>.mean-embd.npy beside
  * the LM file when it exists, else zero) or an .npy of the LM width. */
-err_code cli_load_baseline(const char *spec, const llava_t *l, float **out, const char **name, err_t *err) {
+err_code cli_load_baseline(const char *spec, const llava_t *l, float **out, int64_t *rows, const char **name,
+                           err_t *err) {
     *out = NULL;
+    *rows = 1;
     *name = "zero";
     char path[LLAVA_PATH_MAX + 32];
     if (!strcmp(spec, "zero")) return ERR_OK;
@@ -48,14 +50,18 @@ err_code cli_load_baseline(const char *spec, const llava_t *l, float **out, cons
     npy_array_t a;
     err_code rc = npy_read(path, &a, err);
     if (rc) return rc;
-    if (a.dtype != NPY_F32 || npy_nelements(&a) != l->lm->cfg.dim) {
+    const int64_t D = l->lm->cfg.dim, P = l->n_image, ne = npy_nelements(&a);
+    if (a.dtype != NPY_F32 || (ne != D && ne != P * D)) {
         npy_free(&a);
-        return err_set(err, ERR_MISMATCH, "%s: baseline must be %d float32 values (the LM width)", path,
-                       l->lm->cfg.dim);
+        return err_set(err, ERR_MISMATCH,
+                       "%s: baseline must be %lld float32 values (the LM width) or %lld x %lld (one per image "
+                       "position)", path, (long long)D, (long long)P, (long long)D);
     }
+    *rows = ne / D;
     *out = a.data;
     a.data = NULL;
     npy_free(&a);
-    *name = strcmp(spec, "auto") ? "file" : "mean image embedding (shipped)";
+    if (strcmp(spec, "auto")) *name = *rows > 1 ? "file, one row per position" : "file";
+    else *name = *rows > 1 ? "mean image embedding per position (shipped)" : "mean image embedding (shipped)";
     return ERR_OK;
 }

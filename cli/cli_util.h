@@ -21,8 +21,10 @@ int cli_fail(const char *cmd, int code, const char *fmt, ...)
 bool cli_parse_u64(const char *s, unsigned long long *out);
 
 /* --baseline for occlusion: "zero", "auto" (<LM>.mean-embd.npy beside the LM file if it
- * exists, else zero) or an .npy of d_lm float32 values. *out is NULL for zero (free it
- * with free); *name says which was used. */
-err_code cli_load_baseline(const char *spec, const llava_t *l, float **out, const char **name, err_t *err);
+ * exists, else zero) or an .npy of d_lm float32 values, or of n_image x d_lm (one row
+ * per image position; *rows = n_image, else 1). *out is NULL for zero (free it with
+ * free); *name says which was used. */
+err_code cli_load_baseline(const char *spec, const llava_t *l, float **out, int64_t *rows, const char **name,
+                           err_t *err);
 
 #endif

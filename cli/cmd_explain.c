@@ -35,7 +35,8 @@ static void usage(FILE *f) {
             "                                          block's pixels with the mean colour and re-encode\n"
             "  --occ-batch B                           occluded copies per batched forward (default 8)\n"
             "  --baseline auto|zero|FILE.npy           occlusion baseline (auto: <LM>.mean-embd.npy if\n"
-            "                                          present, else zero)\n"
+            "                                          present, else zero); FILE holds d_lm floats, or\n"
+            "                                          n_image x d_lm (one row per grid position)\n"
             "  --lens-cached     logit lens with the final layer's RMS scale (TransformerLens)\n"
             "  --heads-true-norm heads scored with the true normaliser instead of Yu's frozen one\n"
             "  --top-k K --top-heads N\n");
@@ -170,7 +171,7 @@ int cmd_explain(int argc, char **argv) {
         target = ids[0];
         source = "user";
     }
-    if (cli_load_baseline(baseline_arg, l, &baseline, &opt.baseline_name, &err)) goto done;
+    if (cli_load_baseline(baseline_arg, l, &baseline, &opt.baseline_rows, &opt.baseline_name, &err)) goto done;
     opt.baseline = baseline;
 
     ex_job job = {.l = l, .img = &orig, .question = question, .methods = mask, .opt = &opt, .target = target,

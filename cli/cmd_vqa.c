@@ -356,7 +356,7 @@ int cmd_vqa(int argc, char **argv) {
         xc.l = l;
         o.explain = explain_example;
         o.explain_ctx = &xc;
-        if (cli_load_baseline(baseline_arg, l, &baseline, &xc.opt.baseline_name, &err)) {
+        if (cli_load_baseline(baseline_arg, l, &baseline, &xc.opt.baseline_rows, &xc.opt.baseline_name, &err)) {
             code = fail(1, "--baseline: %s", err.msg);
             goto done;
         }

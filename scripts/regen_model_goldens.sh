@@ -19,13 +19,15 @@ $PY tests/reference/lm_llava_ref.py "$LM" "$MP" assets/vqa/images/000000.png tes
 sha256sum "$LM" "$MP" > tests/golden/lm/toy.sha256.txt
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-# The occlusion baseline 'auto' uses: the mean image token over 100 training-split scenes.
+# The occlusion baseline 'auto' uses: the mean image token at each grid position over 100
+# training-split scenes (196 x 128: the vision tower adds position embeddings, so one
+# vector averaged over all positions is a token no position ever sees).
 "$BUILD/llava-mech" toy generate --n 100 --seed 1 --noise-half -o "$T/train100" >/dev/null
 for img in "$T"/train100/images/*.png; do
   "$BUILD/llava-mech" encode --mmproj "$MP" --image "$img" -o "$T/$(basename "$img" .png).npy" --no-json >/dev/null
 done
 $PY -c 'import glob, sys, numpy as np
-x = np.concatenate([np.load(f) for f in sorted(glob.glob(sys.argv[1] + "/0*.npy"))])
+x = np.stack([np.load(f) for f in sorted(glob.glob(sys.argv[1] + "/0*.npy"))])
 np.save(sys.argv[2], x.mean(0).astype(np.float32))' "$T" "${LM%.gguf}.mean-embd.npy"
 "$BUILD/llava-mech" vqa assets/vqa/examples.jsonl -m "$LM" --mmproj "$MP" -o "$T/vqa"
 cp "$T/vqa/summary.json" assets/vqa/expected.json

@@ -38,7 +38,7 @@ static float frand(void) { /* uniform (-1, 1) */
  * rows of the block are replaced by the baseline, lm_resume recomputes from the
  * block's first position, and the rows are restored. map = mean drop per patch. */
 static void ref_occlusion(const ex_input *in, ex_capture_t *cap, int kb, int stride, const float *baseline,
-                          float *map, err_t *err) {
+                          int64_t baseline_rows, float *map, err_t *err) {
     const int gh = in->grid_h, gw = in->grid_w, D = cap->dim;
     const int64_t V = in->lm->cfg.n_vocab;
     float *saved = malloc(sizeof(float) * (size_t)kb * kb * D), *count = calloc((size_t)(gh * gw), sizeof(float));
@@ -51,7 +51,8 @@ static void ref_occlusion(const ex_input *in, ex_capture_t *cap, int kb, int str
                 for (int cc = c0; cc < c1; cc++, m++) {
                     float *x = lm_snapshot_resid(&cap->snap, 0, in->img_start + (int64_t)rr * gw + cc);
                     memcpy(saved + (size_t)m * D, x, sizeof(float) * (size_t)D);
-                    if (baseline) memcpy(x, baseline, sizeof(float) * (size_t)D);
+                    const float *b = baseline_rows > 1 ? baseline + ((int64_t)rr * gw + cc) * D : baseline;
+                    if (b) memcpy(x, b, sizeof(float) * (size_t)D);
                     else memset(x, 0, sizeof(float) * (size_t)D);
                 }
             CHECK_OK(lm_resume(in->st, &cap->snap, 0, in->img_start + (int64_t)r0 * gw + c0, NULL, err), err);
@@ -75,8 +76,8 @@ static void ref_occlusion(const ex_input *in, ex_capture_t *cap, int kb, int str
 static double occlusion_vs_ref(const ex_input *in, ex_capture_t *cap, ex_options opt, int batch, err_t *err) {
     const int64_t Pn = (int64_t)in->grid_h * in->grid_w;
     float *ref = malloc(sizeof(float) * (size_t)Pn);
-    ref_occlusion(in, cap, opt.occ_block, opt.occ_stride > 0 ? opt.occ_stride : opt.occ_block, opt.baseline, ref,
-                  err);
+    ref_occlusion(in, cap, opt.occ_block, opt.occ_stride > 0 ? opt.occ_stride : opt.occ_block, opt.baseline,
+                  opt.baseline_rows, ref, err);
     opt.occ_batch = batch;
     ex_result r;
     double rel = INFINITY;
@@ -230,6 +231,34 @@ static void test_random_model(const char *dir) {
     opt.occ_stride = 1;
     double rel = occlusion_vs_ref(&in, &cap, opt, 4, &err);
     CHECK_MSG(rel <= 1e-4, "random model, 2x2 blocks stride 1, batch 4: max diff / max |map| = %.3g", rel);
+    /* a baseline row per image position: each cell gets its own row */
+    float *rows = malloc(sizeof(float) * (size_t)(P * D));
+    for (int64_t i = 0; i < P * D; i++) rows[i] = 0.5f * frand();
+    opt.baseline = rows;
+    opt.baseline_rows = P;
+    opt.baseline_name = "random per position";
+    rel = occlusion_vs_ref(&in, &cap, opt, 3, &err);
+    CHECK_MSG(rel <= 1e-4, "random model, per-position baseline, 2x2 blocks stride 1: max diff / max |map| = %.3g",
+              rel);
+    /* and the map really depends on which row a cell gets: rows shifted by one cell differ */
+    {
+        ex_result a, b;
+        CHECK_OK(ex_run(EX_OCCLUSION, &in, &cap, &opt, &a, &err), &err);
+        opt.baseline = rows + D;
+        opt.baseline_rows = P - 1;
+        CHECK(ex_run(EX_OCCLUSION, &in, &cap, &opt, &b, &err) == ERR_MISMATCH); /* P - 1 rows: refused */
+        ex_result_free(&b);
+        memmove(rows, rows + D, sizeof(float) * (size_t)((P - 1) * D));
+        opt.baseline = rows;
+        opt.baseline_rows = P;
+        CHECK_OK(ex_run(EX_OCCLUSION, &in, &cap, &opt, &b, &err), &err);
+        CHECK(a.map && b.map && test_max_diff(a.map, b.map, P) > 1e-3 * test_max_abs(a.map, P));
+        ex_result_free(&a);
+        ex_result_free(&b);
+    }
+    free(rows);
+    opt.baseline = base;
+    opt.baseline_rows = 1;
     /* pixel space without a vision tower is refused */
     opt.occ_space = EX_OCC_PIXELS;
     ex_result r;
