@@ -84,6 +84,22 @@ static void print_summary(const cJSON *s) {
         printf("%-14s %6.0f %9.4f %14.4f\n", m->string, cJSON_GetObjectItemCaseSensitive(m, "n")->valuedouble,
                cJSON_GetObjectItemCaseSensitive(m, "pointing")->valuedouble,
                cJSON_GetObjectItemCaseSensitive(m, "mass")->valuedouble);
+    const cJSON *types = ex->child ? cJSON_GetObjectItemCaseSensitive(ex->child, "per_type") : NULL;
+    if (!types || !types->child) return;
+    printf("\n%-14s", "pointing by type");
+    for (const cJSON *t = types->child; t; t = t->next) printf(" %9s", t->string);
+    putchar('\n');
+    for (const cJSON *m = ex->child; m; m = m->next) {
+        const cJSON *per_m = cJSON_GetObjectItemCaseSensitive(m, "per_type");
+        printf("%-14s", m->string);
+        for (const cJSON *t = types->child; t; t = t->next) {
+            const cJSON *v = per_m ? cJSON_GetObjectItemCaseSensitive(per_m, t->string) : NULL;
+            const cJSON *pt = v ? cJSON_GetObjectItemCaseSensitive(v, "pointing") : NULL;
+            if (cJSON_IsNumber(pt)) printf(" %9.4f", pt->valuedouble);
+            else printf(" %9s", "-");
+        }
+        putchar('\n');
+    }
 }
 
 /* --expect: 0 when met, EXIT_REGRESSION (after one stderr line per failure), 1 on a
