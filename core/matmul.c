@@ -130,9 +130,18 @@ typedef struct {
     int64_t n, k;
 } gemv_job;
 
+/* Bytes ahead of the row being dotted that gemv_rows prefetches. The hardware
+ * prefetchers alone left one Zen 5 core at 32-34 GB/s on Q8_0/Q4_K rows from DRAM
+ * against ~42 GB/s for a plain read; fetching 8 KiB ahead gave 36-41 GB/s (1-16 KiB
+ * measured, 4-16 KiB alike). */
+#define MM_PREFETCH_BYTES 8192
+
 static void gemv_rows(const gemv_job *j, const gemv_part *p, int64_t lo, int64_t hi) {
+    const char *end = (const char *)p->w + (size_t)hi * p->row_bytes;
     for (int64_t r = lo; r < hi; r++) {
         const void *row = p->w + (size_t)r * p->row_bytes;
+        const char *pf = (const char *)row + MM_PREFETCH_BYTES, *pf_end = pf + p->row_bytes;
+        for (pf_end = pf_end < end ? pf_end : end; pf < pf_end; pf += 64) __builtin_prefetch(pf, 0, 3);
         const float b = p->bias ? p->bias[r] : 0.0f;
         if (p->ik) {
             for (int64_t i = 0; i < j->n; i++)
