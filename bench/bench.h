@@ -54,6 +54,13 @@ double bench_sgemm_peak(int n, int reps);
 double bench_read_bandwidth(size_t bytes, int threads, int reps);
 /* Seconds to read `bytes` at buf once with the pool's threads (a streaming pass). */
 double bench_read_time(pool_t *pool, const void *buf, size_t bytes);
+/* The same over n byte ranges in one dispatch: the threads split the ranges' total
+ * into contiguous shares. */
+typedef struct {
+    const void *p;
+    size_t n;
+} bench_range;
+double bench_read_ranges(pool_t *pool, const bench_range *r, int n);
 /* Prints "cpu: ... | simd: ... | openblas: CORE (how chosen) | threads: N" and the load average. */
 void bench_print_header(int threads);
 

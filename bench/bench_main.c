@@ -94,6 +94,45 @@ double bench_read_time(pool_t *pool, const void *buf, size_t bytes) {
     return bench_now() - t;
 }
 
+typedef struct {
+    const bench_range *r;
+    int n;
+    size_t total;
+    uint64_t sink[64];
+} ranges_job;
+
+static uint64_t read_words(const uint64_t *p, size_t words) {
+    if (cpu_level() >= CPU_AVX2) return read_avx2(p, words);
+    uint64_t s = 0;
+    for (size_t i = 0; i < words; i++) s ^= p[i];
+    return s;
+}
+
+static void ranges_worker(void *arg, int ith, int nth) {
+    ranges_job *j = arg;
+    const size_t lo = j->total / (size_t)nth * (size_t)ith, hi = ith == nth - 1 ? j->total : lo + j->total / (size_t)nth;
+    uint64_t s = 0;
+    size_t base = 0;
+    for (int i = 0; i < j->n && base < hi; base += j->r[i].n, i++) {
+        const size_t a = lo > base ? lo - base : 0, b = hi - base < j->r[i].n ? hi - base : j->r[i].n;
+        if (a >= b) continue;
+        /* whole 8-byte words inside [a, b); memcpy keeps unaligned starts defined */
+        const unsigned char *p = (const unsigned char *)j->r[i].p + a;
+        const size_t lead = (8 - ((uintptr_t)p & 7)) & 7;
+        if (lead >= b - a) continue;
+        s ^= read_words((const uint64_t *)(const void *)(p + lead), (b - a - lead) / 8);
+    }
+    j->sink[ith % 64] ^= s;
+}
+
+double bench_read_ranges(pool_t *pool, const bench_range *r, int n) {
+    ranges_job j = {.r = r, .n = n};
+    for (int i = 0; i < n; i++) j.total += r[i].n;
+    const double t = bench_now();
+    pool_run(pool, ranges_worker, &j);
+    return bench_now() - t;
+}
+
 double bench_read_bandwidth(size_t bytes, int threads, int reps) {
     /* The buffer is read in 32 MiB windows and the fastest window counts: a window
      * takes ~1 ms, short enough to often run without being preempted when other
