@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# explain occlusion options end to end on a random tiny model and a non-square image:
+# explain occlusion options end to end on a random tiny model and a non-square image
+# (a per-position --baseline too; see below):
 # --occ-batch 1 and --occ-batch 7 give the same map (batched copies == one at a time);
 # --occ-space pixels records the space, the fill colour and, per run, the painted box
 # in model pixels and in original pixels (null for padding-only cells), with one run
@@ -53,6 +54,39 @@ for run in px["runs"]:
         check(run["original_box"] == boxes[r0 * cols + c0], "original box is the cell box")
 sys.exit(0 if ok else 1)
 PY
+
+# A baseline with one row per grid position: the image's own tokens (what encode writes)
+# make every occlusion a no-op, so the map is zero; a file with one row too few is refused
+# in one line naming it.
+"$BIN" encode --mmproj "$TMP/m/mmproj-tiny-f16.gguf" --image "$IMG" -o "$TMP/own.npy" --no-json > /dev/null \
+  || fail "encode failed"
+"$BIN" explain occlusion -t 1 "${M[@]}" --image "$IMG" -p "$Q" --baseline "$TMP/own.npy" -o "$TMP/own" > /dev/null \
+  2> "$TMP/e.txt" || fail "explain --baseline (per position) failed: $(cat "$TMP/e.txt")"
+/usr/bin/python3 - "$TMP" <<'PY' || fail "per-position baseline checks failed"
+import json, os, struct, sys
+d = sys.argv[1]
+occ0 = json.load(open(os.path.join(d, "b1", "report.json")))["methods"]["occlusion"]
+occ = json.load(open(os.path.join(d, "own", "report.json")))["methods"]["occlusion"]
+worst, ref = max(abs(v) for v in occ["map"]), max(abs(v) for v in occ0["map"])
+if not (ref > 1e-4 and worst <= 1e-3 * ref):
+    sys.exit("own tokens as baseline: max |map| %g, mean-baseline map %g" % (worst, ref))
+if "per position" not in occ["baseline"]:
+    sys.exit("baseline not recorded as per position: %r" % occ["baseline"])
+# the same file with its last row dropped (npy v1 header rewritten by hand)
+raw = open(os.path.join(d, "own.npy"), "rb").read()
+hl = struct.unpack("<H", raw[8:10])[0]
+hdr = raw[10:10 + hl].decode("latin1")
+shape = eval(hdr[hdr.index("'shape':") + 8:hdr.index(")") + 1])
+new = hdr.replace(str(shape), str((shape[0] - 1, shape[1]))).rstrip()
+pad = (64 - (10 + len(new) + 1) % 64) % 64
+new = new + " " * pad + "\n"
+body = raw[10 + hl:10 + hl + 4 * (shape[0] - 1) * shape[1]]
+open(os.path.join(d, "short.npy"), "wb").write(raw[:8] + struct.pack("<H", len(new)) + new.encode("latin1") + body)
+PY
+if "$BIN" explain occlusion "${M[@]}" --image "$IMG" -p "$Q" --baseline "$TMP/short.npy" -o "$TMP/bad" 2> "$TMP/e.txt"; then
+  fail "a baseline with one row too few was accepted"
+fi
+[ "$(wc -l < "$TMP/e.txt")" -eq 1 ] && grep -q "short.npy" "$TMP/e.txt" || fail "short baseline: $(cat "$TMP/e.txt")"
 
 for bad in "--occ-space bogus" "--occ-batch 0" "--occ-batch 2x"; do
   # shellcheck disable=SC2086
