@@ -46,12 +46,6 @@ double bench_sgemm_peak(int n, int reps) {
     return 2.0 * n * (double)n * n / best * 1e-9;
 }
 
-typedef struct {
-    const uint64_t *buf;
-    size_t words;
-    uint64_t sink[64];
-} bw_job;
-
 __attribute__((target("avx2"))) static uint64_t read_avx2(const uint64_t *p, size_t words) {
     __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
     size_t i = 0;
@@ -69,31 +63,6 @@ __attribute__((target("avx2"))) static uint64_t read_avx2(const uint64_t *p, siz
     return s;
 }
 
-static void bw_worker(void *arg, int ith, int nth) {
-    bw_job *j = arg;
-    long lo, hi;
-    /* split on 64-byte lines (the last share also takes the tail) */
-    pool_split((long)(j->words / 8), ith, nth, &lo, &hi);
-    const uint64_t *p = j->buf + (size_t)lo * 8;
-    const size_t words = ith == nth - 1 ? j->words - (size_t)lo * 8 : (size_t)(hi - lo) * 8;
-    uint64_t s = 0;
-    if (cpu_level() >= CPU_AVX2) {
-        s = read_avx2(p, words);
-    } else {
-        for (size_t i = 0; i < words; i++) s ^= p[i];
-    }
-    j->sink[ith % 64] ^= s;
-}
-
-double bench_read_time(pool_t *pool, const void *buf, size_t bytes) {
-    bw_job j = {0};
-    j.buf = buf;
-    j.words = bytes / 8;
-    const double t = bench_now();
-    pool_run(pool, bw_worker, &j);
-    return bench_now() - t;
-}
-
 typedef struct {
     const bench_range *r;
     int n;
@@ -108,6 +77,8 @@ static uint64_t read_words(const uint64_t *p, size_t words) {
     return s;
 }
 
+/* Share ith of the ranges' concatenated bytes (the last share takes the remainder);
+ * each piece is read as whole 8-byte words from its first aligned byte. */
 static void ranges_worker(void *arg, int ith, int nth) {
     ranges_job *j = arg;
     const size_t lo = j->total / (size_t)nth * (size_t)ith, hi = ith == nth - 1 ? j->total : lo + j->total / (size_t)nth;
@@ -116,7 +87,6 @@ static void ranges_worker(void *arg, int ith, int nth) {
     for (int i = 0; i < j->n && base < hi; base += j->r[i].n, i++) {
         const size_t a = lo > base ? lo - base : 0, b = hi - base < j->r[i].n ? hi - base : j->r[i].n;
         if (a >= b) continue;
-        /* whole 8-byte words inside [a, b); memcpy keeps unaligned starts defined */
         const unsigned char *p = (const unsigned char *)j->r[i].p + a;
         const size_t lead = (8 - ((uintptr_t)p & 7)) & 7;
         if (lead >= b - a) continue;
@@ -133,13 +103,17 @@ double bench_read_ranges(pool_t *pool, const bench_range *r, int n) {
     return bench_now() - t;
 }
 
+double bench_read_time(pool_t *pool, const void *buf, size_t bytes) {
+    const bench_range r = {buf, bytes};
+    return bench_read_ranges(pool, &r, 1);
+}
+
 double bench_read_bandwidth(size_t bytes, int threads, int reps) {
     /* The buffer is read in 32 MiB windows and the fastest window counts: a window
      * takes ~1 ms, short enough to often run without being preempted when other
      * processes compete, and the whole buffer (>> last-level cache) sits between two
      * visits of a window, so every window comes from DRAM. */
     const size_t window = (size_t)32 << 20;
-    bw_job j = {0};
     const size_t total_words = bytes / 64 * 8;
     uint64_t *buf = aligned_alloc(64, total_words * 8);
     if (!buf) return 0.0;
@@ -153,11 +127,7 @@ double bench_read_bandwidth(size_t bytes, int threads, int reps) {
     const size_t nwin = total_words * 8 / window;
     for (int r = 0; r < reps + 1; r++)
         for (size_t w = 0; w < nwin; w++) {
-            j.buf = buf + w * (window / 8);
-            j.words = window / 8;
-            const double t = bench_now();
-            pool_run(pool, bw_worker, &j);
-            const double dt = bench_now() - t;
+            const double dt = bench_read_time(pool, buf + w * (window / 8), window);
             if (r > 0 && dt < best) best = dt;
         }
     pool_free(pool);
