@@ -197,13 +197,26 @@ int bench_lm(int argc, char **argv) {
     }
     double *rd_t = tok_t + n_gen;
     /* what a decoded token reads: every layer's weights and KV rows, the final norm and
-     * the output head (the embedding table only one row, left out) */
-    const int n_ranges = c->n_layer * 11 + 2;
+     * the output head (the embedding table only one row, left out); only the KV
+     * ranges grow from token to token */
+    const int n_ranges = c->n_layer * (LM_LAYER_TENSORS + 2) + 2;
     ranges = malloc(sizeof(bench_range) * (size_t)n_ranges);
     if (!ranges) {
         rc = fail("out of memory");
         goto done;
     }
+    const size_t kv_row = sizeof(float) * (size_t)(c->n_kv_head * c->head_dim);
+    int nr = 0;
+    for (int l = 0; l < c->n_layer; l++) {
+        const tensor_t *t[LM_LAYER_TENSORS];
+        lm_layer_tensors(&m->w.layers[l], t);
+        for (int k = 0; k < LM_LAYER_TENSORS; k++) ranges[nr++] = (bench_range){t[k]->data, t[k]->nbytes};
+        ranges[nr++] = (bench_range){kv_k(&s->kv, l, 0), 0};
+        ranges[nr++] = (bench_range){kv_v(&s->kv, l, 0), 0};
+    }
+    const tensor_t *head = m->w.tied ? m->w.token_embd : m->w.output;
+    ranges[nr++] = (bench_range){m->w.output_norm->data, m->w.output_norm->nbytes};
+    ranges[nr++] = (bench_range){head->data, head->nbytes};
     double t_dec = 0.0, t_rd = 0.0, cpu_dec = 0.0, bytes_all = 0.0;
     for (long i = 0; i < n_gen; i++) {
         const double c0 = cpu_seconds(), ti = bench_now();
@@ -216,19 +229,10 @@ int bench_lm(int argc, char **argv) {
         t_dec += tok_t[i];
         /* the limit for this token: a plain streaming read of the very bytes it read
          * (the model's own pages, wherever the host placed them), right after it */
-        int nr = 0;
-        const size_t kv_row = sizeof(float) * (size_t)(c->n_kv_head * c->head_dim);
-        const int64_t n_pos = n_prompt + i + 1;
         for (int l = 0; l < c->n_layer; l++) {
-            const lm_layer_t *L = &m->w.layers[l];
-            const tensor_t *t[9] = {L->attn_norm, L->wq, L->wk, L->wv, L->wo, L->ffn_norm, L->w_gate, L->w_up, L->w_down};
-            for (int k = 0; k < 9; k++) ranges[nr++] = (bench_range){t[k]->data, t[k]->nbytes};
-            ranges[nr++] = (bench_range){kv_k(&s->kv, l, 0), kv_row * (size_t)n_pos};
-            ranges[nr++] = (bench_range){kv_v(&s->kv, l, 0), kv_row * (size_t)n_pos};
+            bench_range *kv = ranges + l * (LM_LAYER_TENSORS + 2) + LM_LAYER_TENSORS;
+            kv[0].n = kv[1].n = kv_row * (size_t)(n_prompt + i + 1);
         }
-        const tensor_t *head = m->w.tied ? m->w.token_embd : m->w.output;
-        ranges[nr++] = (bench_range){m->w.output_norm->data, m->w.output_norm->nbytes};
-        ranges[nr++] = (bench_range){head->data, head->nbytes};
         rd_t[i] = bench_read_ranges(mm_ctx_pool(mm), ranges, nr);
         t_rd += rd_t[i];
         for (int k = 0; k < nr; k++) bytes_all += (double)ranges[k].n;

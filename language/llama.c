@@ -193,12 +193,18 @@ void lm_model_free(lm_model_t *m) {
     free(m);
 }
 
+void lm_layer_tensors(const lm_layer_t *L, const tensor_t *out[LM_LAYER_TENSORS]) {
+    const tensor_t *t[LM_LAYER_TENSORS] = {L->attn_norm, L->wq,     L->wk,   L->wv,    L->wo,
+                                           L->ffn_norm,  L->w_gate, L->w_up, L->w_down};
+    memcpy(out, t, sizeof t);
+}
+
 uint64_t lm_model_weight_bytes(const lm_model_t *m) {
     uint64_t b = m->w.token_embd->nbytes + m->w.output_norm->nbytes + (m->w.tied ? 0 : m->w.output->nbytes);
     for (int l = 0; l < m->cfg.n_layer; l++) {
-        const lm_layer_t *L = &m->w.layers[l];
-        const tensor_t *t[9] = {L->attn_norm, L->wq, L->wk, L->wv, L->wo, L->ffn_norm, L->w_gate, L->w_up, L->w_down};
-        for (int i = 0; i < 9; i++) b += t[i]->nbytes;
+        const tensor_t *t[LM_LAYER_TENSORS];
+        lm_layer_tensors(&m->w.layers[l], t);
+        for (int i = 0; i < LM_LAYER_TENSORS; i++) b += t[i]->nbytes;
     }
     return b;
 }

@@ -110,6 +110,9 @@ err_code lm_model_from_gguf(lm_model_t **out, gguf_t *g, err_t *err);
 void lm_model_free(lm_model_t *m);
 /* Bytes of all weight tensors (the mmapped part). */
 uint64_t lm_model_weight_bytes(const lm_model_t *m);
+/* A layer's weight tensors, in forward order (norms, Q, K, V, O, MLP). */
+#define LM_LAYER_TENSORS 9
+void lm_layer_tensors(const lm_layer_t *L, const tensor_t *out[LM_LAYER_TENSORS]);
 
 /* Called per layer; see the header comment. */
 typedef int (*lm_bias_fn)(void *user, int layer, int64_t q_pos0, int64_t Nq, int64_t Nk, float *bias);
