@@ -140,8 +140,9 @@ static void gemv_rows(const gemv_job *j, const gemv_part *p, int64_t lo, int64_t
     const char *end = (const char *)p->w + (size_t)hi * p->row_bytes;
     for (int64_t r = lo; r < hi; r++) {
         const void *row = p->w + (size_t)r * p->row_bytes;
-        const char *pf = (const char *)row + MM_PREFETCH_BYTES, *pf_end = pf + p->row_bytes;
-        for (pf_end = pf_end < end ? pf_end : end; pf < pf_end; pf += 64) __builtin_prefetch(pf, 0, 3);
+        const char *pf = (const char *)row + MM_PREFETCH_BYTES;
+        const char *pf_end = pf + p->row_bytes < end ? pf + p->row_bytes : end;
+        for (; pf < pf_end; pf += 64) __builtin_prefetch(pf, 0, 3);
         const float b = p->bias ? p->bias[r] : 0.0f;
         if (p->ik) {
             for (int64_t i = 0; i < j->n; i++)
