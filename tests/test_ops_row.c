@@ -107,6 +107,39 @@ static void test_impl(const row_impl *im) {
     }
 }
 
+/* Worst relative error (to the sum of |terms|) of nh heads' scores s + h ss against
+ * c * q_h . k_j in double; q_h = q + h hd, key rows ld apart. */
+static double qk_error(const float *s, int64_t ss, const float *q, int nh, int hd, const float *kv, int64_t ld,
+                       int64_t n, double c) {
+    double worst = 0;
+    for (int h = 0; h < nh; h++)
+        for (int64_t j = 0; j < n; j++) {
+            double ref = 0, mag = 0;
+            for (int d = 0; d < hd; d++) {
+                const double x = (double)q[h * hd + d] * kv[j * ld + d];
+                ref += x, mag += fabs(x);
+            }
+            worst = fmax(worst, fabs(s[h * ss + j] - c * ref) / (c * mag + 1e-30));
+        }
+    return worst;
+}
+
+/* The same for outputs o + h hd against sum_j p[h ss + j] v_j. */
+static double pv_error(const float *o, const float *p, int64_t ss, int nh, int hd, const float *kv, int64_t ld,
+                       int64_t n) {
+    double worst = 0;
+    for (int h = 0; h < nh; h++)
+        for (int d = 0; d < hd; d++) {
+            double ref = 0, mag = 0;
+            for (int64_t j = 0; j < n; j++) {
+                const double x = (double)p[h * ss + j] * kv[j * ld + d];
+                ref += x, mag += fabs(x);
+            }
+            worst = fmax(worst, fabs(o[h * hd + d] - ref) / (mag + 1e-30));
+        }
+    return worst;
+}
+
 typedef void (*qk_fn)(float *, const float *, const float *, int64_t, int64_t, int, float);
 typedef void (*pv_fn)(float *, const float *, const float *, int64_t, int64_t, int);
 
@@ -125,24 +158,12 @@ static void test_decode(const char *name, qk_fn qk, pv_fn pv) {
             for (int64_t i = 0; i < n * ld; i++) kv[i] = cosf(0.11f * (float)i) * (i % 5 == 0 ? 3.0f : 1.0f);
             s[n] = o[hd] = 1234.0f;
             qk(s, q, kv, ld, n, hd, 0.125f);
-            double worst = 0;
-            for (int64_t j = 0; j < n; j++) {
-                double ref = 0, mag = 0;
-                for (int d = 0; d < hd; d++) ref += (double)q[d] * kv[j * ld + d], mag += fabs((double)q[d] * kv[j * ld + d]);
-                const double err = fabs(s[j] - 0.125 * ref) / (0.125 * mag + 1e-30);
-                if (err > worst) worst = err;
-            }
+            double worst = qk_error(s, 0, q, 1, hd, kv, ld, n, 0.125);
             CHECK_MSG(worst <= 1e-6, "%s qk hd %d n %ld: relative error %.3g", name, hd, (long)n, worst);
             CHECK_MSG(s[n] == 1234.0f, "%s qk hd %d n %ld wrote past the scores", name, hd, (long)n);
             for (int64_t j = 0; j < n; j++) s[j] = 1.0f / (float)(j + 1);
             pv(o, s, kv, ld, n, hd);
-            worst = 0;
-            for (int d = 0; d < hd; d++) {
-                double ref = 0, mag = 0;
-                for (int64_t j = 0; j < n; j++) ref += (double)s[j] * kv[j * ld + d], mag += fabs((double)s[j] * kv[j * ld + d]);
-                const double err = fabs(o[d] - ref) / (mag + 1e-30);
-                if (err > worst) worst = err;
-            }
+            worst = pv_error(o, s, 0, 1, hd, kv, ld, n);
             CHECK_MSG(worst <= 1e-6, "%s pv hd %d n %ld: relative error %.3g", name, hd, (long)n, worst);
             CHECK_MSG(o[hd] == 1234.0f, "%s pv hd %d n %ld wrote past the output", name, hd, (long)n);
         }
@@ -165,17 +186,7 @@ static void test_decode_heads(void) {
                 for (int64_t i = 0; i < n * ld; i++) kv[i] = cosf(0.11f * (float)i);
                 for (int h = 0; h < nh; h++) s[h * ss + n] = 1234.0f;
                 ops_row_qk_heads(s, ss, q, nh, kv, ld, n, hd, 0.5f);
-                double worst = 0;
-                for (int h = 0; h < nh; h++)
-                    for (int64_t j = 0; j < n; j++) {
-                        double ref = 0, mag = 0;
-                        for (int d = 0; d < hd; d++) {
-                            const double x = (double)q[h * hd + d] * kv[j * ld + d];
-                            ref += x, mag += fabs(x);
-                        }
-                        const double err = fabs(s[h * ss + j] - 0.5 * ref) / (0.5 * mag);
-                        if (err > worst) worst = err;
-                    }
+                double worst = qk_error(s, ss, q, nh, hd, kv, ld, n, 0.5);
                 CHECK_MSG(worst <= 1e-6, "qk_heads hd %d heads %d n %ld: relative error %.3g", hd, nh, (long)n, worst);
                 for (int h = 0; h < nh; h++) {
                     CHECK(s[h * ss + n] == 1234.0f);
@@ -183,17 +194,7 @@ static void test_decode_heads(void) {
                 }
                 o[nh * hd] = 1234.0f;
                 ops_row_pv_heads(o, s, ss, nh, kv, ld, n, hd);
-                worst = 0;
-                for (int h = 0; h < nh; h++)
-                    for (int d = 0; d < hd; d++) {
-                        double ref = 0, mag = 0;
-                        for (int64_t j = 0; j < n; j++) {
-                            const double x = (double)s[h * ss + j] * kv[j * ld + d];
-                            ref += x, mag += fabs(x);
-                        }
-                        const double err = fabs(o[h * hd + d] - ref) / mag;
-                        if (err > worst) worst = err;
-                    }
+                worst = pv_error(o, s, ss, nh, hd, kv, ld, n);
                 CHECK_MSG(worst <= 1e-6, "pv_heads hd %d heads %d n %ld: relative error %.3g", hd, nh, (long)n, worst);
                 CHECK(o[nh * hd] == 1234.0f);
             }
