@@ -30,7 +30,8 @@ bool cli_parse_u64(const char *s, unsigned long long *out) {
 }
 
 /* The occlusion baseline named by --baseline: zero, auto (<LM>.mean-embd.npy beside
- * the LM file when it exists, else zero) or an .npy of the LM width. */
+ * the LM file when it exists, else zero) or an .npy of the LM width, or of one such
+ * row per image position. */
 err_code cli_load_baseline(const char *spec, const llava_t *l, float **out, int64_t *rows, const char **name,
                            err_t *err) {
     *out = NULL;
