@@ -511,6 +511,14 @@ err_code gguf_open(gguf_t **out, const char *path, err_t *err) {
 }
 
 const char *gguf_path(const gguf_t *g) { return g->path; }
+
+void gguf_drop_pages(const gguf_t *g, const void *p, size_t n) {
+    const uintptr_t lo = (uintptr_t)p, base = (uintptr_t)g->map;
+    if (!g->map || lo < base || n > g->size || lo - base > g->size - n) return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t a = (lo + page - 1) / page * page, b = (lo + n) / page * page;
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
 uint32_t gguf_version(const gguf_t *g) { return g->version; }
 size_t gguf_alignment(const gguf_t *g) { return g->alignment; }
 size_t gguf_file_size(const gguf_t *g) { return g->size; }

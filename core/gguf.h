@@ -41,6 +41,11 @@ err_code gguf_open_memory(gguf_t **out, const void *data, size_t size, const cha
 void gguf_close(gguf_t *g);
 
 const char *gguf_path(const gguf_t *g);
+/* The caller has copied [p, p+n) (e.g. a repacked weight) and will not read it
+ * again: the whole pages inside it leave the process's memory (they stay in the
+ * page cache and would be read back from the file if touched). Does nothing unless
+ * g mmapped its file and the range lies inside it. */
+void gguf_drop_pages(const gguf_t *g, const void *p, size_t n);
 uint32_t gguf_version(const gguf_t *g);
 size_t gguf_alignment(const gguf_t *g);
 size_t gguf_file_size(const gguf_t *g);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "quant.h"
 #include "quant_impl.h"
 
@@ -91,8 +92,20 @@ int64_t mm_tile_rows(int64_t m, int64_t k) {
     return t < m ? t : m;
 }
 
+/* Bytes per row of W as stored (for TENSOR_Q4K_X16 an average over a group). */
+static size_t w_row_bytes(const tensor_t *W, int64_t k) {
+    return W->layout == TENSOR_Q4K_X16 ? QT_Q4_KX16_ROW_BYTES(k) : qt_row_size(W->type, k);
+}
+
 void mm_dequant_rows(const tensor_t *W, int64_t r0, int64_t nr, float *dst) {
     const int64_t k = W->ne[0];
+    if (W->layout == TENSOR_Q4K_X16) {
+        const size_t group = 16 * QT_Q4_KX16_ROW_BYTES(k);
+        for (int64_t r = r0; r < r0 + nr; r++)
+            qt_q4_Kx16_row_to_float((const unsigned char *)W->data + (size_t)(r / 16) * group, (int)(r % 16),
+                                    dst + (r - r0) * k, k);
+        return;
+    }
     const qt_traits *tr = qt_get(W->type);
     const size_t rs = qt_row_size(W->type, k);
     const unsigned char *src = (const unsigned char *)W->data + (size_t)r0 * rs;
@@ -115,6 +128,7 @@ typedef struct {
     const float *bias;
     int64_t m;
     size_t row_bytes;
+    int packed;              /* TENSOR_Q4K_X16: rows go in groups of 16 */
     qt_dot_fn dot;           /* f32-activation kernel, when ik is NULL */
     const qt_int_kernel *ik; /* integer kernel */
     const unsigned char *act;
@@ -136,7 +150,33 @@ typedef struct {
  * measured, 4-16 KiB alike). */
 #define MM_PREFETCH_BYTES 8192
 
+/* Rows [lo, hi) of a TENSOR_Q4K_X16 weight, lo and hi multiples of 16. The packed
+ * kernel prefetches for itself. */
+static void gemv_groups(const gemv_job *j, const gemv_part *p, int64_t lo, int64_t hi) {
+    const size_t group = 16 * p->row_bytes;
+    const int vnni = cpu_has_vnni();
+    float o[16];
+    for (int64_t r0 = lo; r0 < hi; r0 += 16) {
+        const unsigned char *g = p->w + (size_t)(r0 / 16) * group;
+        for (int64_t i = 0; i < j->n; i++) {
+            if (!p->ik) {
+                for (int r = 0; r < 16; r++) o[r] = qt_q4_Kx16_row_dot(g, r, j->X + i * j->k, j->k);
+            } else if (vnni) {
+                qt_vnni_vdot_q4_Kx16(g, p->act + (size_t)i * p->act_bytes, j->k, o);
+            } else {
+                qt_ref_vdot_q4_Kx16(g, p->act + (size_t)i * p->act_bytes, j->k, o);
+            }
+            float *y = p->Y + i * p->m + r0;
+            for (int r = 0; r < 16; r++) y[r] = o[r] + (p->bias ? p->bias[r0 + r] : 0.0f);
+        }
+    }
+}
+
 static void gemv_rows(const gemv_job *j, const gemv_part *p, int64_t lo, int64_t hi) {
+    if (p->packed) {
+        gemv_groups(j, p, lo, hi);
+        return;
+    }
     const char *end = (const char *)p->w + (size_t)hi * p->row_bytes;
     for (int64_t r = lo; r < hi; r++) {
         const void *row = p->w + (size_t)r * p->row_bytes;
@@ -200,7 +240,10 @@ static err_code check_weight(const tensor_t *W, int64_t k, int64_t n, int64_t *m
         return err_set(err, ERR_MISMATCH, "matmul: tensor %s: row length %lld is not a positive multiple of %s's block size %d",
                        name, (long long)k, tr->name, tr->block_size);
     const int64_t m = W->ne[1] * W->ne[2] * W->ne[3];
-    const size_t rs = qt_row_size(W->type, k);
+    const size_t rs = w_row_bytes(W, k);
+    if (W->layout != TENSOR_ROWS && (W->layout != TENSOR_Q4K_X16 || W->type != QT_Q4_K || m % 16))
+        return err_set(err, ERR_MISMATCH, "matmul: tensor %s: layout %d does not fit a %s weight with %lld rows",
+                       name, W->layout, tr->name, (long long)m);
     if (m <= 0 || m > 0x7fffffff || n < 0 || n > 0x7fffffff)
         return err_set(err, ERR_RANGE, "matmul: tensor %s: shape %lld x %lld x %lld out of range", name,
                        (long long)n, (long long)m, (long long)k);
@@ -263,14 +306,16 @@ static err_code gemv_multi(mm_ctx_t *c, const float *X, int64_t n, int64_t k, co
         p->w = out[i].W->data;
         p->bias = out[i].bias;
         p->m = ms[i];
-        p->row_bytes = qt_row_size(out[i].W->type, k);
+        p->row_bytes = w_row_bytes(out[i].W, k);
+        p->packed = out[i].W->layout == TENSOR_Q4K_X16;
         p->dot = qt_get(out[i].W->type)->dot;
         if (p->ik) {
             p->act_bytes = qt_act_row_size(p->ik->act, k);
             p->act = (const unsigned char *)c->act + off[p->ik->act];
         }
         p->rows = (int64_t)(MM_CHUNK_BYTES / p->row_bytes);
-        if (p->rows < 1) p->rows = 1;
+        if (p->packed) p->rows -= p->rows % 16;
+        if (p->rows < (p->packed ? 16 : 1)) p->rows = p->packed ? 16 : 1;
         p->chunk0 = chunks;
         chunks += (long)((p->m + p->rows - 1) / p->rows);
         macs += n * p->m * k;
@@ -329,4 +374,25 @@ err_code mm_linear_multi(mm_ctx_t *c, const float *X, int64_t n, int64_t k, cons
         if (rc) return rc;
     }
     return ERR_OK;
+}
+
+size_t mm_pack_size(const tensor_t *W) {
+    const char *off = getenv("LLAVA_MECH_NO_REPACK");
+    if (off && strcmp(off, "0") != 0) return 0;
+    const int64_t k = W->ne[0], m = W->ne[1] * W->ne[2] * W->ne[3];
+    if (W->layout != TENSOR_ROWS || W->type != QT_Q4_K || !W->data || k <= 0 || k % QK_K || m <= 0 || m % 16 ||
+        !cpu_has_vnni())
+        return 0;
+    return (size_t)m * QT_Q4_KX16_ROW_BYTES(k);
+}
+
+void mm_pack(tensor_t *dst, const tensor_t *W, void *buf) {
+    const int64_t k = W->ne[0], m = W->ne[1] * W->ne[2] * W->ne[3];
+    const size_t rs = qt_row_size(QT_Q4_K, k), group = 16 * QT_Q4_KX16_ROW_BYTES(k);
+    for (int64_t g = 0; g < m / 16; g++)
+        qt_q4_Kx16_pack_group((const unsigned char *)W->data + (size_t)g * 16 * rs, rs, (unsigned char *)buf + (size_t)g * group, k);
+    *dst = *W;
+    dst->data = buf;
+    dst->nbytes = (size_t)m * QT_Q4_KX16_ROW_BYTES(k);
+    dst->layout = TENSOR_Q4K_X16;
 }

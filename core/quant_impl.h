@@ -213,4 +213,41 @@ float qt_avx512_vdot_q4_K(const void *w, const void *xq, int64_t n);
 float qt_avx512_vdot_q5_K(const void *w, const void *xq, int64_t n);
 float qt_avx512_vdot_q6_K(const void *w, const void *xq, int64_t n);
 
+/* ---- Q4_K repacked 16 rows at a time (quant_pack.c; tensor.h TENSOR_Q4K_X16) ----
+ * The integer decode kernel of plain Q4_K is instruction-bound (~46 instructions
+ * per 256 weights: nibble split, scale permutes, horizontal sums). Interleaving 16
+ * rows makes each int32 lane of a vpdpbusd accumulator one row: no horizontal sums,
+ * scales applied lane-wise, activations by 32-bit broadcast (~2x the bytes/s).
+ *
+ * One superblock (256 inputs) of 16 rows r = 0..15:
+ *   qs[j][l][4r + b]: sub-block j (0..7), load l (0..3), byte b (0..3): low nibble
+ *                     is the row's weight 32j + 4l + b, high nibble 32j + 16 + 4l + b;
+ *   sc[j][r]          the 6-bit scale of sub-block j,
+ *   mn[p][r][t]       the 6-bit min of sub-block 4p + t,
+ *   d[r], dmin[r]     the block's fp16 d and dmin.
+ * A group of 16 rows is its k/256 superblocks in a row; groups follow one another.
+ * Unpacking gives back the Q4_K bytes exactly (qt_q4_Kx16_get_block). */
+typedef struct {
+    uint8_t qs[8][4][64];
+    uint8_t sc[8][16];
+    uint8_t mn[2][16][4];
+    uint16_t d[16], dmin[16];
+} block_q4_Kx16;
+
+/* Bytes of the repacked form per row (an average: groups are 16 rows). */
+#define QT_Q4_KX16_ROW_BYTES(k) ((size_t)((k) / QK_K) * (sizeof(block_q4_Kx16) / 16))
+/* Repacks rows [16g, 16g+16) of a Q4_K matrix with k inputs per row (src_rows: the
+ * first of the 16 rows, row_bytes apart) into group dst (k/256 superblocks). */
+void qt_q4_Kx16_pack_group(const void *src_rows, size_t row_bytes, void *dst, int64_t k);
+/* The Q4_K block of row r (0..15), superblock i of group `group`, exactly as packed. */
+void qt_q4_Kx16_get_block(const void *group, int r, int64_t i, block_q4_K *out);
+/* Row r (0..15) of a group as floats (k values), bit-identical to Q4_K's to_float. */
+void qt_q4_Kx16_row_to_float(const void *group, int r, float *dst, int64_t k);
+/* f32-activation dot of row r of a group with x (mm_ctx_set_exact's kernel). */
+float qt_q4_Kx16_row_dot(const void *group, int r, const float *x, int64_t k);
+/* out[r] = row r of the group dotted with act_q8_K activations xq (k inputs):
+ * the portable reference and the VNNI kernel (quant_int_avx512.c). */
+void qt_ref_vdot_q4_Kx16(const void *group, const void *xq, int64_t k, float out[16]);
+void qt_vnni_vdot_q4_Kx16(const void *group, const void *xq, int64_t k, float out[16]);
+
 #endif

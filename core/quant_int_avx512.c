@@ -276,3 +276,58 @@ VNNI float qt_vnni_vdot_q4_K(const void *w, const void *xq, int64_t n) {
     }
     return _mm512_reduce_add_ps(acc);
 }
+
+/* Q4_K repacked 16 rows at a time (block_q4_Kx16): int32 lane r of every
+ * accumulator is row r. Per sub-block, 4 loads of 64 bytes hold 4 bytes of each
+ * row; their low nibbles meet x's 4 bytes at 32j + 4l by 32-bit broadcast, their high
+ * nibbles the 4 at 32j + 16 + 4l (vpdpbusd: unsigned weights, signed x). The scale
+ * multiplies the sub-block's lane sums, the min term is one more vpdpbusd pair: the
+ * 8 sums s_j of x over each sub-block (|s_j| <= 32 * 127) are split as
+ * 128 * h_j + l_j with l_j in 0..127 and h_j in -32..31, both int8, and
+ * sum_j m_j s_j = sum_j m_j l_j + 128 * sum_j m_j h_j, with the rows' 4 mins of
+ * sub-blocks 4p..4p+3 adjacent in mn[p]. The prefetch runs two superblocks
+ * (4.7 KB) ahead: from DRAM one core measured 39.6 GB/s with it, 13 without. */
+VNNI void qt_vnni_vdot_q4_Kx16(const void *group, const void *xq, int64_t k, float out[16]) {
+    const block_q4_Kx16 *b = group;
+    const act_q8_K *a = xq;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t i = 0; i < k / QK_K; i++) {
+        const char *pf = (const char *)(b + i + 2);
+        for (int o = 0; o < (int)sizeof *b; o += 64) _mm_prefetch(pf + o, _MM_HINT_T0);
+        const __m256i s = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)a[i].bsums), ones);
+        const __m128i lo = _mm256_cvtepi32_epi8(_mm256_and_si256(s, _mm256_set1_epi32(127)));
+        const __m128i hi = _mm256_cvtepi32_epi8(_mm256_srai_epi32(s, 7));
+        const __m512i mn0 = _mm512_loadu_si512((const void *)b[i].mn[0]);
+        const __m512i mn1 = _mm512_loadu_si512((const void *)b[i].mn[1]);
+        __m512i ml = _mm512_dpbusd_epi32(_mm512_setzero_si512(), mn0, _mm512_broadcastd_epi32(lo));
+        ml = _mm512_dpbusd_epi32(ml, mn1, _mm512_broadcastd_epi32(_mm_srli_si128(lo, 4)));
+        __m512i mh = _mm512_dpbusd_epi32(_mm512_setzero_si512(), mn0, _mm512_broadcastd_epi32(hi));
+        mh = _mm512_dpbusd_epi32(mh, mn1, _mm512_broadcastd_epi32(_mm_srli_si128(hi, 4)));
+        const __m512i msum = _mm512_add_epi32(ml, _mm512_slli_epi32(mh, 7));
+        const int8_t *x = a[i].qs;
+        __m512i isum = _mm512_setzero_si512();
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) {
+            __m512i p0 = _mm512_setzero_si512(), p1 = _mm512_setzero_si512();
+#pragma GCC unroll 4
+            for (int l = 0; l < 4; l++) {
+                const __m512i q = _mm512_loadu_si512((const void *)b[i].qs[j][l]);
+                int32_t xl, xh;
+                memcpy(&xl, x + 32 * j + 4 * l, 4);
+                memcpy(&xh, x + 32 * j + 16 + 4 * l, 4);
+                p0 = _mm512_dpbusd_epi32(p0, _mm512_and_si512(q, m4), _mm512_set1_epi32(xl));
+                p1 = _mm512_dpbusd_epi32(p1, _mm512_and_si512(_mm512_srli_epi16(q, 4), m4), _mm512_set1_epi32(xh));
+            }
+            const __m512i sc = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)b[i].sc[j]));
+            isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(_mm512_add_epi32(p0, p1), sc));
+        }
+        const __m512 dx = _mm512_set1_ps(a[i].d);
+        const __m512 d = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)b[i].d)), dx);
+        const __m512 dm = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)b[i].dmin)), dx);
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), d, acc);
+        acc = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(msum), dm, acc);
+    }
+    _mm512_storeu_ps(out, acc);
+}

@@ -12,6 +12,13 @@
 
 #define TENSOR_MAX_DIMS 4
 
+/* Row layout in memory. TENSOR_ROWS: the file's, one row after another (every
+ * tensor read from a file). TENSOR_Q4K_X16: a Q4_K weight repacked for decoding,
+ * 16 rows interleaved per 256 inputs (core/quant_impl.h, block_q4_Kx16); only
+ * matmul.h reads it (mm_linear, mm_dequant_rows), and `data`/`nbytes` then describe
+ * the repacked copy, not the file. */
+enum { TENSOR_ROWS = 0, TENSOR_Q4K_X16 = 1 };
+
 typedef struct {
     const char *name;
     int type; /* qtype */
@@ -19,6 +26,7 @@ typedef struct {
     int64_t ne[TENSOR_MAX_DIMS]; /* unused dims are 1 */
     const void *data;
     size_t nbytes;
+    int layout; /* TENSOR_ROWS unless repacked (matmul.h, mm_pack) */
 } tensor_t;
 
 static inline int64_t tensor_nelements(const tensor_t *t) {

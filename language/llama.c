@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/mman.h>
+
 #include <cblas.h>
 
 #include "../core/arena.h"
@@ -110,6 +112,70 @@ static void to_f32(const tensor_t *t, float *dst) {
     qt_get(t->type)->to_float(t->data, dst, tensor_nelements(t));
 }
 
+/* The matrices mm_linear multiplies with, by slot, for pack_weights. */
+static int weight_slots(lm_model_t *m, const tensor_t ***slots) {
+    int n = 0;
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        lm_layer_t *L = &m->w.layers[l];
+        const tensor_t **s[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof s / sizeof *s; i++)
+            if (slots) slots[n++] = s[i];
+            else n++;
+    }
+    if (!m->w.tied) {
+        if (slots) slots[n] = &m->w.output;
+        n++;
+    }
+    return n;
+}
+
+/* Repacks what mm_pack takes into one anonymous mapping (huge pages where the
+ * kernel gives them: fewer faults while copying, fewer TLB misses while
+ * streaming), dropping each weight's file pages right after its copy so the peak
+ * resident size stays that of the weights plus one matrix. */
+static err_code pack_weights(lm_model_t *m, const gguf_t *g, err_t *err) {
+    const int n = weight_slots(m, NULL);
+    const tensor_t ***slots = malloc(sizeof *slots * (size_t)n);
+    if (!slots) return err_set(err, ERR_NOMEM, "out of memory for the language model");
+    weight_slots(m, slots);
+    size_t total = 0;
+    int count = 0;
+    for (int i = 0; i < n; i++) {
+        const size_t b = mm_pack_size(*slots[i]);
+        total += (b + 63) / 64 * 64;
+        count += b > 0;
+    }
+    if (count == 0) {
+        free(slots);
+        return ERR_OK;
+    }
+    const size_t huge = (size_t)2 << 20;
+    m->pack_len = (total + huge - 1) / huge * huge;
+    void *map = mmap(NULL, m->pack_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    m->packed = calloc((size_t)count, sizeof(tensor_t));
+    if (map == MAP_FAILED || !m->packed) {
+        if (map != MAP_FAILED) munmap(map, m->pack_len);
+        m->pack_len = 0;
+        free(slots);
+        return err_set(err, ERR_NOMEM, "%s: cannot allocate %zu bytes for the repacked weights", gguf_path(g), total);
+    }
+    m->pack_map = map;
+    madvise(map, m->pack_len, MADV_HUGEPAGE);
+    size_t off = 0;
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        const tensor_t *W = *slots[i];
+        const size_t b = mm_pack_size(W);
+        if (!b) continue;
+        mm_pack(&m->packed[k], W, (unsigned char *)map + off);
+        gguf_drop_pages(g, W->data, W->nbytes);
+        *slots[i] = &m->packed[k++];
+        off += (b + 63) / 64 * 64;
+    }
+    free(slots);
+    return ERR_OK;
+}
+
 err_code lm_model_from_gguf(lm_model_t **out, gguf_t *g, err_t *err) {
     *out = NULL;
     lm_model_t *m = calloc(1, sizeof *m);
@@ -164,6 +230,7 @@ err_code lm_model_from_gguf(lm_model_t **out, gguf_t *g, err_t *err) {
         to_f32(L->attn_norm, L->attn_norm_f32);
         to_f32(L->ffn_norm, L->ffn_norm_f32);
     }
+    if ((rc = pack_weights(m, g, err))) goto fail;
     *out = m;
     return ERR_OK;
 fail:
@@ -190,6 +257,8 @@ void lm_model_free(lm_model_t *m) {
     if (m->owns_gguf) gguf_close(m->gguf);
     free(m->w.layers);
     free(m->norm_buf);
+    free(m->packed);
+    if (m->pack_map) munmap(m->pack_map, m->pack_len);
     free(m);
 }
 

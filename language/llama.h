@@ -101,8 +101,15 @@ typedef struct {
     gguf_t *gguf;   /* the file; owned when the model was opened by path */
     bool owns_gguf;
     float *norm_buf; /* one allocation behind the *_f32 norm copies */
+    tensor_t *packed; /* views of the weights repacked for decoding (mm_pack) */
+    void *pack_map;   /* their one anonymous mapping */
+    size_t pack_len;
 } lm_model_t;
 
+/* Loading repacks the Q4_K matrices (Q/K/V/O, MLP, an untied output head) into the
+ * decode layout of mm_pack when the CPU takes it, and drops the file's pages of each
+ * once copied, so resident memory does not grow; LLAVA_MECH_NO_REPACK=1 keeps the
+ * file's layout. lm_model_weight_bytes counts the repacked bytes. */
 /* Opens path and loads the model (owns the file). */
 err_code lm_model_load(lm_model_t **out, const char *path, err_t *err);
 /* Loads from an open file the caller keeps alive (and closes) after lm_model_free. */

@@ -121,6 +121,7 @@ done:
 
 /* --------------------------------------------------------- behaviour tests */
 
+
 #define SEQ 28
 
 static void make_seq(int32_t *ids, int n, int V, uint64_t seed) {
@@ -129,6 +130,51 @@ static void make_seq(int32_t *ids, int n, int V, uint64_t seed) {
         seed = seed * 6364136223846793005ull + 1442695040888963407ull;
         ids[i] = 2 + (int32_t)((seed >> 33) % (uint64_t)(V - 2));
     }
+}
+
+/* The Q4_K model loaded repacked (when this CPU takes mm_pack) and in the file's
+ * layout (LLAVA_MECH_NO_REPACK=1): prefill logits bit-identical, decode logits
+ * within float rounding, the file's pages of the repacked weights dropped. */
+static void test_repacked(const lm_model_t *q) {
+    const bool packs = mm_pack_size(gguf_find_tensor(q->gguf, "blk.0.attn_q.weight")) > 0;
+    for (int l = 0; l < q->cfg.n_layer; l++) {
+        const tensor_t *t[LM_LAYER_TENSORS];
+        lm_layer_tensors(&q->w.layers[l], t);
+        for (int i = 0; i < LM_LAYER_TENSORS; i++)
+            if (t[i]->type == QT_Q4_K) CHECK(t[i]->layout == (packs ? TENSOR_Q4K_X16 : TENSOR_ROWS));
+    }
+    CHECK(q->w.token_embd->layout == TENSOR_ROWS); /* embedding rows are looked up, not multiplied */
+    setenv("LLAVA_MECH_NO_REPACK", "1", 1);
+    err_t e = {0};
+    lm_model_t *u = NULL;
+    CHECK_OK(lm_model_load(&u, GOLD "rand_q4_k.gguf", &e), &e);
+    unsetenv("LLAVA_MECH_NO_REPACK");
+    if (!u) return;
+    CHECK(u->w.layers[0].wq->layout == TENSOR_ROWS && !u->packed);
+    mm_ctx_set_exact(g_mm, 0);
+    lm_state_t *a = NULL, *b = NULL;
+    CHECK_OK(lm_state_create(&a, q, g_mm, 64, 64, &e), &e);
+    CHECK_OK(lm_state_create(&b, u, g_mm, 64, 64, &e), &e);
+    if (a && b) {
+        int32_t ids[SEQ];
+        make_seq(ids, SEQ, q->cfg.n_vocab, 7);
+        const int V = q->cfg.n_vocab;
+        lm_input_t in = {.ids = ids, .n = SEQ};
+        CHECK_OK(lm_prefill(a, &in, NULL, &e), &e);
+        CHECK_OK(lm_prefill(b, &in, NULL, &e), &e);
+        CHECK(!memcmp(lm_state_logits(a), lm_state_logits(b), sizeof(float) * (size_t)V));
+        double worst = 0;
+        for (int i = 0; i < 8; i++) {
+            CHECK_OK(lm_decode(a, ids[i], NULL, &e), &e);
+            CHECK_OK(lm_decode(b, ids[i], NULL, &e), &e);
+            const double d = test_max_diff(lm_state_logits(a), lm_state_logits(b), V);
+            if (!(d <= worst)) worst = d;
+        }
+        CHECK_MSG(worst <= 1e-4, "repacked Q4_K decode logits differ by %g", worst);
+    }
+    lm_state_free(a);
+    lm_state_free(b);
+    lm_model_free(u);
 }
 
 static void test_kv_decode(lm_model_t *m) {
@@ -566,6 +612,7 @@ int main(int argc, char **argv) {
     CHECK_OK(lm_model_load(&q, GOLD "rand_q4_k.gguf", &e), &e);
     if (q) {
         CHECK(q->w.tied && q->w.output == q->w.token_embd && q->w.layers[0].wq->type == QT_Q4_K);
+        test_repacked(q);
         lm_model_free(q);
     }
     test_sampler();
