@@ -210,12 +210,18 @@ int bench_lm(int argc, char **argv) {
     for (int l = 0; l < c->n_layer; l++) {
         const tensor_t *t[LM_LAYER_TENSORS];
         lm_layer_tensors(&m->w.layers[l], t);
-        for (int k = 0; k < LM_LAYER_TENSORS; k++) ranges[nr++] = (bench_range){t[k]->data, t[k]->nbytes};
+        for (int k = 0; k < LM_LAYER_TENSORS; k++) {
+            /* the forward reads the norms' f32 copies, never the file's (touching a
+             * file page can map a whole large folio of its neighbours) */
+            const lm_layer_t *L = &m->w.layers[l];
+            const float *f32 = t[k] == L->attn_norm ? L->attn_norm_f32 : t[k] == L->ffn_norm ? L->ffn_norm_f32 : NULL;
+            ranges[nr++] = f32 ? (bench_range){f32, sizeof(float) * (size_t)c->dim} : (bench_range){t[k]->data, t[k]->nbytes};
+        }
         ranges[nr++] = (bench_range){kv_k(&s->kv, l, 0), 0};
         ranges[nr++] = (bench_range){kv_v(&s->kv, l, 0), 0};
     }
     const tensor_t *head = m->w.tied ? m->w.token_embd : m->w.output;
-    ranges[nr++] = (bench_range){m->w.output_norm->data, m->w.output_norm->nbytes};
+    ranges[nr++] = (bench_range){m->w.output_norm_f32, sizeof(float) * (size_t)c->dim};
     ranges[nr++] = (bench_range){head->data, head->nbytes};
     double t_dec = 0.0, t_rd = 0.0, cpu_dec = 0.0, bytes_all = 0.0;
     for (long i = 0; i < n_gen; i++) {
