@@ -19,6 +19,8 @@
  *            clock), median over median, and process CPU time (the cores to itself
  *            minus spinning; the fair figure when other processes hold the cores).
  *            The ratio against the separate best-window probe is printed too.
+ *   repack   with Q4_K weights on an AVX512-VNNI CPU, the time lm_model_repack takes
+ *            (as `ask` does; --no-repack skips it)
  *   memory   peak RSS against weights (mmapped; all pages are touched) + KV cache +
  *            activation arena (the issue's budget: <= that sum + 10%).
  * Model files come from the presets (core/presets.h): --preset P --type T looks for
@@ -50,7 +52,8 @@ static int usage(FILE *f, int code) {
             "                /tmp/llava-mech-bench); never inside the repository\n"
             "  --model F     benchmark this LM file instead of a preset\n"
             "  -t N          threads (default: all online CPUs)\n"
-            "  --n-prompt N  prefill length (default 600); --n-gen N decoded tokens (default 32)\n");
+            "  --n-prompt N  prefill length (default 600); --n-gen N decoded tokens (default 32)\n"
+            "  --no-repack   keep Q4_K weights in the file's layout (default: lm_model_repack, as ask)\n");
     return code;
 }
 
@@ -104,9 +107,14 @@ int bench_lm(int argc, char **argv) {
     const char *dir = bench_default_dir();
     int threads = 0;
     long n_prompt = 600, n_gen = 32;
+    int repack = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout, 0);
+        if (!strcmp(a, "--no-repack")) {
+            repack = 0;
+            continue;
+        }
         if (i + 1 >= argc) return usage(stderr, 2);
         const char *v = argv[++i];
         char *end = NULL;
@@ -154,6 +162,17 @@ int bench_lm(int argc, char **argv) {
     if (lm_model_load(&m, path, &e)) {
         rc = fail(e.msg);
         goto done;
+    }
+    if (repack) {
+        const uint64_t before = lm_model_weight_bytes(m);
+        const double t = bench_now();
+        if (lm_model_repack(m, mm_ctx_pool(mm), &e)) {
+            rc = fail(e.msg);
+            goto done;
+        }
+        if (m->packed)
+            printf("repack: %.2f s for the Q4_K matrices (%.2f -> %.2f GB of weights; --no-repack to skip)\n",
+                   bench_now() - t, before * 1e-9, lm_model_weight_bytes(m) * 1e-9);
     }
     const lm_config_t *c = &m->cfg;
     const int64_t n_ctx = n_prompt + n_gen + 1;

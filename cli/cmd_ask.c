@@ -39,6 +39,9 @@ static void usage(FILE *f) {
             "                       llamacpp (llama.cpp's resize-then-letterbox, to reproduce its tokens)\n"
             "  --exact              f32 activations when decoding with quantized weights (default:\n"
             "                       8-bit activations and integer dots, as llama.cpp)\n"
+            "  --no-repack          keep Q4_K weights in the file's layout (default: repack them\n"
+            "                       16 rows at a time on AVX512-VNNI CPUs for ~1.3x faster decoding,\n"
+            "                       at the cost of copying them once when loading)\n"
             "  --json               print answer, token ids, log-probabilities, image span, timings\n"
             "  --logits-out F.npy   write the logits at the last prompt position (float32 [n_vocab])\n");
 }
@@ -127,6 +130,7 @@ static int print_json(const llava_t *l, const llava_answer_t *a, double ms_load,
 
 int cmd_ask(int argc, char **argv) {
     llava_params_t p = llava_default_params();
+    p.repack = true;
     llava_gen_params_t g = llava_default_gen();
     const char *image = NULL, *question = NULL, *logits_out = NULL;
     bool json = false;
@@ -142,6 +146,10 @@ int cmd_ask(int argc, char **argv) {
         }
         if (!strcmp(a, "--exact")) {
             p.exact = true;
+            continue;
+        }
+        if (!strcmp(a, "--no-repack")) {
+            p.repack = false;
             continue;
         }
         if (i + 1 >= argc) return fail("%s needs a value (try --help)", a);

@@ -386,11 +386,24 @@ size_t mm_pack_size(const tensor_t *W) {
     return (size_t)m * QT_Q4_KX16_ROW_BYTES(k);
 }
 
-void mm_pack(tensor_t *dst, const tensor_t *W, void *buf) {
+typedef struct {
+    const unsigned char *src;
+    unsigned char *dst;
+    int64_t k;
+    size_t rs, group;
+} pack_job;
+
+static void pack_task(void *arg, long g) {
+    const pack_job *j = arg;
+    qt_q4_Kx16_pack_group(j->src + (size_t)g * 16 * j->rs, j->rs, j->dst + (size_t)g * j->group, j->k);
+}
+
+void mm_pack(tensor_t *dst, const tensor_t *W, void *buf, pool_t *pool) {
     const int64_t k = W->ne[0], m = W->ne[1] * W->ne[2] * W->ne[3];
-    const size_t rs = qt_row_size(QT_Q4_K, k), group = 16 * QT_Q4_KX16_ROW_BYTES(k);
-    for (int64_t g = 0; g < m / 16; g++)
-        qt_q4_Kx16_pack_group((const unsigned char *)W->data + (size_t)g * 16 * rs, rs, (unsigned char *)buf + (size_t)g * group, k);
+    pack_job j = {W->data, buf, k, qt_row_size(QT_Q4_K, k), 16 * QT_Q4_KX16_ROW_BYTES(k)};
+    if (pool) pool_for(pool, (long)(m / 16), pack_task, &j);
+    else
+        for (long g = 0; g < m / 16; g++) pack_task(&j, g);
     *dst = *W;
     dst->data = buf;
     dst->nbytes = (size_t)m * QT_Q4_KX16_ROW_BYTES(k);

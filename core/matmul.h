@@ -67,13 +67,13 @@ void mm_dequant_rows(const tensor_t *W, int64_t r0, int64_t nr, float *dst);
  * interleaving 16 rows removes the horizontal sums and scale shuffles (~2x).
  * mm_pack_size(W) is the bytes of W's repacked copy, 0 when W is not repacked: not
  * Q4_K, rows not a multiple of 16, already packed, no VNNI, or LLAVA_MECH_NO_REPACK
- * set to anything but "0" in the environment. mm_pack(dst, W, buf) writes the copy
- * into buf (mm_pack_size(W) bytes, ideally 64-byte aligned) and sets *dst to W with
- * data = buf, nbytes and layout updated. mm_linear on *dst: prefill and
+ * set to anything but "0" in the environment. mm_pack(dst, W, buf, pool) writes the
+ * copy into buf (mm_pack_size(W) bytes, ideally 64-byte aligned; pool may be NULL)
+ * and sets *dst to W with data = buf, nbytes and layout updated. mm_linear on *dst: prefill and
  * mm_dequant_rows give the same bits as on W; decode differs from W's only in
  * float summation order. */
 size_t mm_pack_size(const tensor_t *W);
-void mm_pack(tensor_t *dst, const tensor_t *W, void *buf);
+void mm_pack(tensor_t *dst, const tensor_t *W, void *buf, pool_t *pool);
 
 /* Call first thing in main with main's argc/argv, before any BLAS call. When the
  * CPU has AVX-512, OPENBLAS_CORETYPE is unset and OpenBLAS's load-time choice is not

@@ -9,9 +9,15 @@
 _Static_assert(sizeof(block_q4_Kx16) == 2368, "block_q4_Kx16: 16 Q4_K blocks + 64 bytes of unpacked scales");
 _Static_assert(sizeof(block_q4_Kx16) % 64 == 0, "superblocks stay 64-byte aligned");
 
-/* nibble e (0..31) of sub-block j of a Q4_K block's qs: sub-blocks 2c and 2c+1
- * share bytes 32c..32c+31, low and high nibble */
-static inline int q4k_nib(const uint8_t *qs, int j, int e) { return (qs[32 * (j / 2) + e] >> (4 * (j & 1))) & 0xF; }
+/* Sub-blocks 2c and 2c+1 of a Q4_K row share its bytes 32c..32c+31 (low and high
+ * nibbles, element e in byte e). The packed form wants per sub-block 16 bytes with
+ * element e in the low nibble of byte e and element 16 + e in the high one. On the
+ * two 8-byte halves (a: bytes e, b: bytes 16 + e) that is a few word operations. */
+static inline void split_pair(uint64_t a, uint64_t b, uint64_t *even, uint64_t *odd) {
+    const uint64_t lo = 0x0F0F0F0F0F0F0F0Full;
+    *even = (a & lo) | (b & lo) << 4;
+    *odd = (a >> 4 & lo) | (b & ~lo);
+}
 
 void qt_q4_Kx16_pack_group(const void *src_rows, size_t row_bytes, void *dst, int64_t k) {
     const int64_t nb = k / QK_K;
@@ -25,10 +31,17 @@ void qt_q4_Kx16_pack_group(const void *src_rows, size_t row_bytes, void *dst, in
                 qk_scale_min_k4(j, b->scales, &sc, &mn);
                 o->sc[j][r] = sc;
                 o->mn[j / 4][r][j % 4] = mn;
-                for (int l = 0; l < 4; l++)
-                    for (int t = 0; t < 4; t++)
-                        o->qs[j][l][4 * r + t] =
-                            (uint8_t)(q4k_nib(b->qs, j, 4 * l + t) | q4k_nib(b->qs, j, 16 + 4 * l + t) << 4);
+            }
+            for (int c = 0; c < 4; c++) {
+                uint64_t q[4], t[2][2];
+                memcpy(q, b->qs + 32 * c, 32);
+                split_pair(q[0], q[2], &t[0][0], &t[1][0]); /* elements 0..7 with 16..23 */
+                split_pair(q[1], q[3], &t[0][1], &t[1][1]); /* 8..15 with 24..31 */
+                for (int h = 0; h < 2; h++)
+                    for (int l = 0; l < 4; l++) {
+                        const uint32_t w = (uint32_t)(t[h][l / 2] >> (32 * (l % 2)));
+                        memcpy(&o->qs[2 * c + h][l][4 * r], &w, 4);
+                    }
             }
             o->d[r] = b->d;
             o->dmin[r] = b->dmin;

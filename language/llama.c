@@ -129,11 +129,11 @@ static int weight_slots(lm_model_t *m, const tensor_t ***slots) {
     return n;
 }
 
-/* Repacks what mm_pack takes into one anonymous mapping (huge pages where the
- * kernel gives them: fewer faults while copying, fewer TLB misses while
- * streaming), dropping each weight's file pages right after its copy so the peak
- * resident size stays that of the weights plus one matrix. */
-static err_code pack_weights(lm_model_t *m, const gguf_t *g, err_t *err) {
+/* One anonymous mapping for all the copies; each weight's file pages are dropped
+ * right after its copy, so the peak resident size is the weights plus one matrix. */
+err_code lm_model_repack(lm_model_t *m, pool_t *pool, err_t *err) {
+    const gguf_t *g = m->gguf;
+    if (m->pack_map) return ERR_OK;
     const int n = weight_slots(m, NULL);
     const tensor_t ***slots = malloc(sizeof *slots * (size_t)n);
     if (!slots) return err_set(err, ERR_NOMEM, "out of memory for the language model");
@@ -160,14 +160,13 @@ static err_code pack_weights(lm_model_t *m, const gguf_t *g, err_t *err) {
         return err_set(err, ERR_NOMEM, "%s: cannot allocate %zu bytes for the repacked weights", gguf_path(g), total);
     }
     m->pack_map = map;
-    madvise(map, m->pack_len, MADV_HUGEPAGE);
     size_t off = 0;
     int k = 0;
     for (int i = 0; i < n; i++) {
         const tensor_t *W = *slots[i];
         const size_t b = mm_pack_size(W);
         if (!b) continue;
-        mm_pack(&m->packed[k], W, (unsigned char *)map + off);
+        mm_pack(&m->packed[k], W, (unsigned char *)map + off, pool);
         gguf_drop_pages(g, W->data, W->nbytes);
         *slots[i] = &m->packed[k++];
         off += (b + 63) / 64 * 64;
@@ -230,7 +229,6 @@ err_code lm_model_from_gguf(lm_model_t **out, gguf_t *g, err_t *err) {
         to_f32(L->attn_norm, L->attn_norm_f32);
         to_f32(L->ffn_norm, L->ffn_norm_f32);
     }
-    if ((rc = pack_weights(m, g, err))) goto fail;
     *out = m;
     return ERR_OK;
 fail:

@@ -84,6 +84,7 @@ err_code llava_load(llava_t **out, const llava_params_t *p, err_t *err) {
     if ((rc = mm_ctx_create(&l->mm, p->n_threads, err))) goto fail;
     mm_ctx_set_exact(l->mm, p->exact ? 1 : 0);
     if ((rc = lm_model_load(&l->lm, l->lm_path, err))) goto fail;
+    if (p->repack && (rc = lm_model_repack(l->lm, mm_ctx_pool(l->mm), err))) goto fail;
     if ((rc = tok_load(&l->tok, l->lm->gguf, err))) {
         err_prefix(err, "%s", l->lm_path);
         goto fail;

@@ -55,6 +55,9 @@ typedef struct {
     int64_t n_batch;         /* <= 0: whole context up to 1024 rows per chunk */
     bool exact;              /* f32 activations in decode GEMVs of quantized weights
                                 (mm_ctx_set_exact); default: 8-bit, as llama.cpp */
+    bool repack;             /* lm_model_repack after loading: faster decoding, slower
+                                loading (ask sets it; the analysis commands, which
+                                are prefill-bound, do not) */
 } llava_params_t;
 
 llava_params_t llava_default_params(void);

@@ -132,25 +132,41 @@ static void make_seq(int32_t *ids, int n, int V, uint64_t seed) {
     }
 }
 
-/* The Q4_K model loaded repacked (when this CPU takes mm_pack) and in the file's
- * layout (LLAVA_MECH_NO_REPACK=1): prefill logits bit-identical, decode logits
- * within float rounding, the file's pages of the repacked weights dropped. */
-static void test_repacked(const lm_model_t *q) {
-    const bool packs = mm_pack_size(gguf_find_tensor(q->gguf, "blk.0.attn_q.weight")) > 0;
+/* The Q4_K model repacked (lm_model_repack, when this CPU takes mm_pack) against the
+ * same file as loaded: prefill logits bit-identical, decode logits within float
+ * rounding; LLAVA_MECH_NO_REPACK=1 leaves the file's layout. */
+static void test_repacked(lm_model_t *q) {
+    err_t e = {0};
+    const bool packs = mm_pack_size(q->w.layers[0].wq) > 0;
+    lm_model_t *u = NULL, *v = NULL;
+    CHECK_OK(lm_model_load(&u, GOLD "rand_q4_k.gguf", &e), &e);
+    CHECK_OK(lm_model_load(&v, GOLD "rand_q4_k.gguf", &e), &e);
+    CHECK_OK(lm_model_repack(q, mm_ctx_pool(g_mm), &e), &e);
+    CHECK_OK(lm_model_repack(q, NULL, &e), &e); /* twice: a no-op */
+    setenv("LLAVA_MECH_NO_REPACK", "1", 1);
+    if (v) CHECK_OK(lm_model_repack(v, NULL, &e), &e);
+    unsetenv("LLAVA_MECH_NO_REPACK");
+    if (!u || !v) goto done;
     for (int l = 0; l < q->cfg.n_layer; l++) {
+        const tensor_t *t[LM_LAYER_TENSORS], *tv[LM_LAYER_TENSORS];
+        lm_layer_tensors(&q->w.layers[l], t);
+        lm_layer_tensors(&v->w.layers[l], tv);
+        for (int i = 0; i < LM_LAYER_TENSORS; i++)
+            if (t[i]->type == QT_Q4_K) {
+                CHECK(t[i]->layout == (packs ? TENSOR_Q4K_X16 : TENSOR_ROWS));
+                CHECK(tv[i]->layout == TENSOR_ROWS);
+            }
+    }
+    CHECK(q->w.token_embd->layout == TENSOR_ROWS); /* tied head: its rows are looked up too */
+    /* the repacked form keeps 4 more bytes per row and superblock (unpacked scales) */
+    uint64_t extra = 0;
+    for (int l = 0; packs && l < q->cfg.n_layer; l++) {
         const tensor_t *t[LM_LAYER_TENSORS];
         lm_layer_tensors(&q->w.layers[l], t);
         for (int i = 0; i < LM_LAYER_TENSORS; i++)
-            if (t[i]->type == QT_Q4_K) CHECK(t[i]->layout == (packs ? TENSOR_Q4K_X16 : TENSOR_ROWS));
+            if (t[i]->type == QT_Q4_K) extra += (uint64_t)(t[i]->ne[1] * (t[i]->ne[0] / 256) * 4);
     }
-    CHECK(q->w.token_embd->layout == TENSOR_ROWS); /* embedding rows are looked up, not multiplied */
-    setenv("LLAVA_MECH_NO_REPACK", "1", 1);
-    err_t e = {0};
-    lm_model_t *u = NULL;
-    CHECK_OK(lm_model_load(&u, GOLD "rand_q4_k.gguf", &e), &e);
-    unsetenv("LLAVA_MECH_NO_REPACK");
-    if (!u) return;
-    CHECK(u->w.layers[0].wq->layout == TENSOR_ROWS && !u->packed);
+    CHECK(lm_model_weight_bytes(q) == lm_model_weight_bytes(u) + extra);
     mm_ctx_set_exact(g_mm, 0);
     lm_state_t *a = NULL, *b = NULL;
     CHECK_OK(lm_state_create(&a, q, g_mm, 64, 64, &e), &e);
@@ -174,7 +190,9 @@ static void test_repacked(const lm_model_t *q) {
     }
     lm_state_free(a);
     lm_state_free(b);
+done:
     lm_model_free(u);
+    lm_model_free(v);
 }
 
 static void test_kv_decode(lm_model_t *m) {

@@ -37,12 +37,12 @@ static void *make_q4k(int64_t m, int64_t k) {
     return w;
 }
 
-static tensor_t pack(const tensor_t *W, void **buf) {
+static tensor_t pack(const tensor_t *W, void **buf, pool_t *pool) {
     const int64_t m = W->ne[1], k = W->ne[0];
     const size_t bytes = (size_t)m * QT_Q4_KX16_ROW_BYTES(k);
     *buf = aligned_alloc(64, (bytes + 63) / 64 * 64);
     tensor_t P;
-    mm_pack(&P, W, *buf);
+    mm_pack(&P, W, *buf, pool);
     return P;
 }
 
@@ -71,7 +71,7 @@ int main(void) {
         tensor_t W = {.name = "w.q4k", .type = QT_Q4_K, .n_dims = 2, .ne = {k, m, 1, 1}, .data = wq,
                       .nbytes = (size_t)m * rs};
         void *buf;
-        const tensor_t P = pack(&W, &buf);
+        const tensor_t P = pack(&W, &buf, si == 1 ? mm_ctx_pool(c2) : NULL);
         CHECK(P.layout == TENSOR_Q4K_X16 && P.type == QT_Q4_K && P.ne[0] == k && P.ne[1] == m);
         CHECK(P.nbytes == (size_t)m * k / 256 * 148);
 
@@ -158,7 +158,7 @@ int main(void) {
         void *wq = make_q4k(m, k);
         const tensor_t W = {.name = "w.vnni", .type = QT_Q4_K, .n_dims = 2, .ne = {k, m, 1, 1}, .data = wq};
         void *buf;
-        const tensor_t P = pack(&W, &buf);
+        const tensor_t P = pack(&W, &buf, NULL);
         float *x = malloc((size_t)k * sizeof(float)), *wd = malloc((size_t)(m * k) * sizeof(float));
         mm_dequant_rows(&W, 0, m, wd);
         void *xq = malloc(qt_act_row_size(QT_ACT_Q8_K, k));
