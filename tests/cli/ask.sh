@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ask: answer, --json fields, --logits-out, seeded sampling, and one error line with
+# ask: answer, --no-repack, --json fields, --logits-out, seeded sampling, and one error line with
 # exit 1 for every bad input (on the random-weight tiny preset).
 set -euo pipefail
 BIN=$1
@@ -23,6 +23,9 @@ A=(-m "$LM" --mmproj "$MM" --image "$IMG" -t 2)
 
 "$BIN" ask "${A[@]}" -p "$Q" -n 8 > "$TMP/plain.txt" || fail "plain ask failed"
 [ "$(wc -l < "$TMP/plain.txt")" -eq 1 ] || fail "plain ask: expected one line"
+# --no-repack only changes the Q4_K decode layout (none here): the same answer
+"$BIN" ask "${A[@]}" -p "$Q" -n 8 --no-repack > "$TMP/norepack.txt" || fail "--no-repack failed"
+cmp -s "$TMP/plain.txt" "$TMP/norepack.txt" || fail "--no-repack changed the answer"
 "$BIN" ask "${A[@]}" -p "$Q" -n 8 --json --logits-out "$TMP/logits.npy" > "$TMP/a.json" || fail "--json failed"
 $PY - "$TMP/a.json" "$TMP/logits.npy" "$TMP/plain.txt" <<'PYEOF' || fail "JSON / logits content"
 import json, sys
