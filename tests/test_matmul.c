@@ -10,13 +10,8 @@
 #include "testutil.h"
 
 static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
-static uint32_t rnd(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 16);
-}
-static float rndf(void) { return (float)(rnd() & 0xFFFFFF) / 16777216.0f * 2.0f - 1.0f; }
+static uint32_t rnd(void) { return test_rnd(&rng_state); }
+static float rndf(void) { return test_rndf(&rng_state); }
 
 /* Random weights of type t: quantized from random floats when we can write the type,
  * otherwise random bytes with sane fp16 scales (every field is read, so any bytes

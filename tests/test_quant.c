@@ -23,13 +23,8 @@
 #include "testutil.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static uint32_t rnd(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (uint32_t)(rng_state >> 16);
-}
-static float rndf(void) { return (float)(rnd() & 0xFFFFFF) / 16777216.0f * 2.0f - 1.0f; }
+static uint32_t rnd(void) { return test_rnd(&rng_state); }
+static float rndf(void) { return test_rndf(&rng_state); }
 static float rnd_gauss(void) {
     float s = 0;
     for (int i = 0; i < 4; i++) s += rndf();

@@ -11,6 +11,18 @@
 
 static int test_failures_;
 
+/* xorshift64: reproducible random numbers for the tests, each test with its own state
+ * (and seed). test_rnd: 32 bits; test_rndf: uniform in [-1, 1) with 24 bits. */
+static inline uint32_t test_rnd(uint64_t *state) {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return (uint32_t)(*state >> 16);
+}
+static inline float test_rndf(uint64_t *state) {
+    return (float)(test_rnd(state) & 0xFFFFFF) / 16777216.0f * 2.0f - 1.0f;
+}
+
 #define CHECK(cond)                                                                   \
     do {                                                                              \
         if (!(cond)) {                                                                \
