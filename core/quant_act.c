@@ -315,25 +315,18 @@ static const qt_int_kernel int_avx512[] = {
     [QT_Q6_K] = {QT_ACT_Q8_K, qt_avx512_vdot_q6_K, qt_ref_vdot_q6_K},
 };
 
-/* VNNI: Q8_0 with its own activation layout, Q4_K; the rest as AVX-512BW */
-static const qt_int_kernel int_vnni[] = {
+/* VNNI: Q8_0 with its own activation layout, Q4_K; the types left out run the
+ * AVX-512BW kernels (qt_int_get falls back to int_avx512). */
+static const qt_int_kernel int_vnni[sizeof int_ref / sizeof *int_ref] = {
     [QT_Q8_0] = {QT_ACT_Q8_32X4, qt_vnni_vdot_q8_0, qt_ref_vdot_q8_0x4},
-    [QT_Q4_0] = {QT_ACT_Q8_32, qt_avx2_vdot_q4_0, qt_ref_vdot_q4_0},
     [QT_Q4_K] = {QT_ACT_Q8_K, qt_vnni_vdot_q4_K, qt_ref_vdot_q4_K},
-    [QT_Q5_K] = {QT_ACT_Q8_K, qt_avx512_vdot_q5_K, qt_ref_vdot_q5_K},
-    [QT_Q4_1] = {QT_ACT_Q8_32, qt_avx2_vdot_q4_1, qt_ref_vdot_q4_1},
-    [QT_Q5_0] = {QT_ACT_Q8_32, qt_avx2_vdot_q5_0, qt_ref_vdot_q5_0},
-    [QT_Q5_1] = {QT_ACT_Q8_32, qt_avx2_vdot_q5_1, qt_ref_vdot_q5_1},
-    [QT_Q2_K] = {QT_ACT_Q8_K, qt_avx2_vdot_q2_K, qt_ref_vdot_q2_K},
-    [QT_Q3_K] = {QT_ACT_Q8_K, qt_avx2_vdot_q3_K, qt_ref_vdot_q3_K},
-    [QT_Q6_K] = {QT_ACT_Q8_K, qt_avx512_vdot_q6_K, qt_ref_vdot_q6_K},
 };
 
 const qt_int_kernel *qt_int_get(int t) {
     const int count = (int)(sizeof int_ref / sizeof *int_ref);
     if (t < 0 || t >= count || !int_ref[t].vdot) return NULL;
     switch (cpu_level()) {
-    case CPU_AVX512: return cpu_has_vnni() ? &int_vnni[t] : &int_avx512[t];
+    case CPU_AVX512: return cpu_has_vnni() && int_vnni[t].vdot ? &int_vnni[t] : &int_avx512[t];
     case CPU_AVX2: return &int_avx2[t];
     default: return &int_ref[t];
     }
