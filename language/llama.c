@@ -112,67 +112,64 @@ static void to_f32(const tensor_t *t, float *dst) {
     qt_get(t->type)->to_float(t->data, dst, tensor_nelements(t));
 }
 
-/* The matrices mm_linear multiplies with, by slot, for pack_weights. */
-static int weight_slots(lm_model_t *m, const tensor_t ***slots) {
-    int n = 0;
-    for (int l = 0; l < m->cfg.n_layer; l++) {
-        lm_layer_t *L = &m->w.layers[l];
-        const tensor_t **s[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (size_t i = 0; i < sizeof s / sizeof *s; i++)
-            if (slots) slots[n++] = s[i];
-            else n++;
-    }
-    if (!m->w.tied) {
-        if (slots) slots[n] = &m->w.output;
-        n++;
-    }
-    return n;
+/* The slots of the weights mm_pack takes, with their copies' 64-byte-rounded sizes. */
+typedef struct {
+    const tensor_t ***slot;
+    size_t *bytes;
+    int n;
+    size_t total;
+} pack_list;
+
+static void pack_take(pack_list *p, const tensor_t **slot) {
+    const size_t b = (mm_pack_size(*slot) + 63) / 64 * 64;
+    if (!b) return;
+    p->slot[p->n] = slot;
+    p->bytes[p->n++] = b;
+    p->total += b;
 }
 
 /* One anonymous mapping for all the copies; each weight's file pages are dropped
  * right after its copy, so the peak resident size is the weights plus one matrix. */
 err_code lm_model_repack(lm_model_t *m, pool_t *pool, err_t *err) {
-    const gguf_t *g = m->gguf;
     if (m->pack_map) return ERR_OK;
-    const int n = weight_slots(m, NULL);
-    const tensor_t ***slots = malloc(sizeof *slots * (size_t)n);
-    if (!slots) return err_set(err, ERR_NOMEM, "out of memory for the language model");
-    weight_slots(m, slots);
-    size_t total = 0;
-    int count = 0;
-    for (int i = 0; i < n; i++) {
-        const size_t b = mm_pack_size(*slots[i]);
-        total += (b + 63) / 64 * 64;
-        count += b > 0;
+    const gguf_t *g = m->gguf;
+    const size_t cap = 7 * (size_t)m->cfg.n_layer + 1; /* the matrices mm_linear multiplies with */
+    pack_list p = {malloc(sizeof *p.slot * cap), malloc(sizeof *p.bytes * cap), 0, 0};
+    err_code rc = ERR_OK;
+    if (!p.slot || !p.bytes) {
+        rc = err_set(err, ERR_NOMEM, "out of memory for the language model");
+        goto done;
     }
-    if (count == 0) {
-        free(slots);
-        return ERR_OK;
+    for (int l = 0; l < m->cfg.n_layer; l++) {
+        lm_layer_t *L = &m->w.layers[l];
+        const tensor_t **mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof mats / sizeof *mats; i++) pack_take(&p, mats[i]);
     }
-    const size_t huge = (size_t)2 << 20;
-    m->pack_len = (total + huge - 1) / huge * huge;
-    void *map = mmap(NULL, m->pack_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    m->packed = calloc((size_t)count, sizeof(tensor_t));
+    if (!m->w.tied) pack_take(&p, &m->w.output);
+    if (p.n == 0) goto done;
+    void *map = mmap(NULL, p.total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    m->packed = calloc((size_t)p.n, sizeof(tensor_t));
     if (map == MAP_FAILED || !m->packed) {
-        if (map != MAP_FAILED) munmap(map, m->pack_len);
-        m->pack_len = 0;
-        free(slots);
-        return err_set(err, ERR_NOMEM, "%s: cannot allocate %zu bytes for the repacked weights", gguf_path(g), total);
+        if (map != MAP_FAILED) munmap(map, p.total);
+        free(m->packed);
+        m->packed = NULL;
+        rc = err_set(err, ERR_NOMEM, "%s: cannot allocate %zu bytes for the repacked weights", gguf_path(g), p.total);
+        goto done;
     }
     m->pack_map = map;
+    m->pack_len = p.total;
     size_t off = 0;
-    int k = 0;
-    for (int i = 0; i < n; i++) {
-        const tensor_t *W = *slots[i];
-        const size_t b = mm_pack_size(W);
-        if (!b) continue;
-        mm_pack(&m->packed[k], W, (unsigned char *)map + off, pool);
+    for (int i = 0; i < p.n; i++) {
+        const tensor_t *W = *p.slot[i];
+        mm_pack(&m->packed[i], W, (unsigned char *)map + off, pool);
         gguf_drop_pages(g, W->data, W->nbytes);
-        *slots[i] = &m->packed[k++];
-        off += (b + 63) / 64 * 64;
+        *p.slot[i] = &m->packed[i];
+        off += p.bytes[i];
     }
-    free(slots);
-    return ERR_OK;
+done:
+    free(p.slot);
+    free(p.bytes);
+    return rc;
 }
 
 err_code lm_model_from_gguf(lm_model_t **out, gguf_t *g, err_t *err) {
