@@ -83,27 +83,27 @@ void qt_q4_Kx16_get_block(const void *group, int r, int64_t i, block_q4_K *out) 
 /* Blocks unpacked per call of the Q4_K kernels: 16 blocks = 2304 bytes of stack. */
 #define UNPACK_BLOCKS 16
 
+/* Unpacks up to UNPACK_BLOCKS blocks of row r from superblock i0 into tmp; returns
+ * how many (the rest of the row's nb). */
+static int64_t unpack_batch(const void *group, int r, int64_t i0, int64_t nb, block_q4_K *tmp) {
+    const int64_t n = nb - i0 < UNPACK_BLOCKS ? nb - i0 : UNPACK_BLOCKS;
+    for (int64_t i = 0; i < n; i++) qt_q4_Kx16_get_block(group, r, i0 + i, &tmp[i]);
+    return n;
+}
+
 void qt_q4_Kx16_row_to_float(const void *group, int r, float *dst, int64_t k) {
     const qt_to_float_fn to_float = qt_get(QT_Q4_K)->to_float;
     block_q4_K tmp[UNPACK_BLOCKS];
-    const int64_t nb = k / QK_K;
-    for (int64_t i0 = 0; i0 < nb; i0 += UNPACK_BLOCKS) {
-        const int64_t n = nb - i0 < UNPACK_BLOCKS ? nb - i0 : UNPACK_BLOCKS;
-        for (int64_t i = 0; i < n; i++) qt_q4_Kx16_get_block(group, r, i0 + i, &tmp[i]);
-        to_float(tmp, dst + i0 * QK_K, n * QK_K);
-    }
+    for (int64_t i0 = 0; i0 < k / QK_K; i0 += UNPACK_BLOCKS)
+        to_float(tmp, dst + i0 * QK_K, unpack_batch(group, r, i0, k / QK_K, tmp) * QK_K);
 }
 
 float qt_q4_Kx16_row_dot(const void *group, int r, const float *x, int64_t k) {
     const qt_dot_fn dot = qt_get(QT_Q4_K)->dot;
     block_q4_K tmp[UNPACK_BLOCKS];
-    const int64_t nb = k / QK_K;
     float s = 0;
-    for (int64_t i0 = 0; i0 < nb; i0 += UNPACK_BLOCKS) {
-        const int64_t n = nb - i0 < UNPACK_BLOCKS ? nb - i0 : UNPACK_BLOCKS;
-        for (int64_t i = 0; i < n; i++) qt_q4_Kx16_get_block(group, r, i0 + i, &tmp[i]);
-        s += dot(tmp, x + i0 * QK_K, n * QK_K);
-    }
+    for (int64_t i0 = 0; i0 < k / QK_K; i0 += UNPACK_BLOCKS)
+        s += dot(tmp, x + i0 * QK_K, unpack_batch(group, r, i0, k / QK_K, tmp) * QK_K);
     return s;
 }
 
