@@ -227,12 +227,12 @@ int bench_lm(int argc, char **argv) {
     const size_t kv_row = sizeof(float) * (size_t)(c->n_kv_head * c->head_dim);
     int nr = 0;
     for (int l = 0; l < c->n_layer; l++) {
+        const lm_layer_t *L = &m->w.layers[l];
         const tensor_t *t[LM_LAYER_TENSORS];
-        lm_layer_tensors(&m->w.layers[l], t);
+        lm_layer_tensors(L, t);
         for (int k = 0; k < LM_LAYER_TENSORS; k++) {
             /* the forward reads the norms' f32 copies, never the file's (touching a
              * file page can map a whole large folio of its neighbours) */
-            const lm_layer_t *L = &m->w.layers[l];
             const float *f32 = t[k] == L->attn_norm ? L->attn_norm_f32 : t[k] == L->ffn_norm ? L->ffn_norm_f32 : NULL;
             ranges[nr++] = f32 ? (bench_range){f32, sizeof(float) * (size_t)c->dim} : (bench_range){t[k]->data, t[k]->nbytes};
         }
