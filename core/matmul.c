@@ -92,18 +92,20 @@ int64_t mm_tile_rows(int64_t m, int64_t k) {
     return t < m ? t : m;
 }
 
-/* Bytes per row of W as stored (for TENSOR_Q4K_X16 an average over a group). */
+/* Bytes per row of W as stored (for a packed layout an average over a group). */
 static size_t w_row_bytes(const tensor_t *W, int64_t k) {
-    return W->layout == TENSOR_Q4K_X16 ? QT_Q4_KX16_ROW_BYTES(k) : qt_row_size(W->type, k);
+    const qt_pack_traits *pt = qt_pack_get(W->layout);
+    return pt ? qt_pack_group_bytes(pt, k) / 16 : qt_row_size(W->type, k);
 }
 
 void mm_dequant_rows(const tensor_t *W, int64_t r0, int64_t nr, float *dst) {
     const int64_t k = W->ne[0];
-    if (W->layout == TENSOR_Q4K_X16) {
-        const size_t group = 16 * QT_Q4_KX16_ROW_BYTES(k);
+    const qt_pack_traits *pt = qt_pack_get(W->layout);
+    if (pt) {
+        const size_t group = qt_pack_group_bytes(pt, k);
         for (int64_t r = r0; r < r0 + nr; r++)
-            qt_q4_Kx16_row_to_float((const unsigned char *)W->data + (size_t)(r / 16) * group, (int)(r % 16),
-                                    dst + (r - r0) * k, k);
+            pt->row_to_float((const unsigned char *)W->data + (size_t)(r / 16) * group, (int)(r % 16),
+                             dst + (r - r0) * k, k);
         return;
     }
     const qt_traits *tr = qt_get(W->type);
@@ -128,9 +130,9 @@ typedef struct {
     const float *bias;
     int64_t m;
     size_t row_bytes;
-    int packed;              /* TENSOR_Q4K_X16: rows go in groups of 16 */
-    qt_dot_fn dot;           /* f32-activation kernel, when ik is NULL */
-    const qt_int_kernel *ik; /* integer kernel */
+    const qt_pack_traits *packed; /* a 16-row layout: rows go in groups of 16 */
+    qt_dot_fn dot;                /* f32-activation kernel, when ik is NULL */
+    const qt_int_kernel *ik;      /* integer kernel (for packed weights: non-NULL = integer path) */
     const unsigned char *act;
     size_t act_bytes;
     int64_t rows;
@@ -150,21 +152,20 @@ typedef struct {
  * measured, 4-16 KiB alike). */
 #define MM_PREFETCH_BYTES 8192
 
-/* Rows [lo, hi) of a TENSOR_Q4K_X16 weight, lo and hi multiples of 16. The packed
- * kernel prefetches for itself. */
+/* Rows [lo, hi) of a packed weight, lo and hi multiples of 16. The packed
+ * kernels prefetch for themselves. */
 static void gemv_groups(const gemv_job *j, const gemv_part *p, int64_t lo, int64_t hi) {
-    const size_t group = 16 * p->row_bytes;
-    const int vnni = cpu_has_vnni();
+    const qt_pack_traits *pt = p->packed;
+    const size_t group = qt_pack_group_bytes(pt, j->k);
+    void (*vdot)(const void *, const void *, int64_t, float *) = cpu_has_vnni() ? pt->vdot_vnni : pt->vdot_ref;
     float o[16];
     for (int64_t r0 = lo; r0 < hi; r0 += 16) {
         const unsigned char *g = p->w + (size_t)(r0 / 16) * group;
         for (int64_t i = 0; i < j->n; i++) {
             if (!p->ik) {
-                for (int r = 0; r < 16; r++) o[r] = qt_q4_Kx16_row_dot(g, r, j->X + i * j->k, j->k);
-            } else if (vnni) {
-                qt_vnni_vdot_q4_Kx16(g, p->act + (size_t)i * p->act_bytes, j->k, o);
+                for (int r = 0; r < 16; r++) o[r] = pt->row_dot(g, r, j->X + i * j->k, j->k);
             } else {
-                qt_ref_vdot_q4_Kx16(g, p->act + (size_t)i * p->act_bytes, j->k, o);
+                vdot(g, p->act + (size_t)i * p->act_bytes, j->k, o);
             }
             float *y = p->Y + i * p->m + r0;
             for (int r = 0; r < 16; r++) y[r] = o[r] + (p->bias ? p->bias[r0 + r] : 0.0f);
@@ -241,7 +242,8 @@ static err_code check_weight(const tensor_t *W, int64_t k, int64_t n, int64_t *m
                        name, (long long)k, tr->name, tr->block_size);
     const int64_t m = W->ne[1] * W->ne[2] * W->ne[3];
     const size_t rs = w_row_bytes(W, k);
-    if (W->layout != TENSOR_ROWS && (W->layout != TENSOR_Q4K_X16 || W->type != QT_Q4_K || m % 16))
+    const qt_pack_traits *pt = qt_pack_get(W->layout);
+    if (W->layout != TENSOR_ROWS && (!pt || W->type != pt->type || m % 16 || k % pt->k_block))
         return err_set(err, ERR_MISMATCH, "matmul: tensor %s: layout %d does not fit a %s weight with %lld rows",
                        name, W->layout, tr->name, (long long)m);
     if (m <= 0 || m > 0x7fffffff || n < 0 || n > 0x7fffffff)
@@ -275,14 +277,18 @@ static err_code gemv_multi(mm_ctx_t *c, const float *X, int64_t n, int64_t k, co
     /* one quantized copy of X per activation kind in use */
     size_t off[QT_ACT_COUNT] = {0}, need = 0;
     int used[QT_ACT_COUNT] = {0};
+    qt_act_kind kinds[MM_MULTI_MAX];
     for (int i = 0; i < count; i++) {
         const qt_int_kernel *ik = c->exact ? NULL : qt_int_get(out[i].W->type);
-        if (ik && qt_act_row_size(ik->act, k) == 0) ik = NULL; /* k not a multiple of the activation block */
+        j.part[i].packed = qt_pack_get(out[i].W->layout);
+        /* a packed layout's kernels take their own activations, whatever the CPU level */
+        kinds[i] = !ik ? QT_ACT_NONE : j.part[i].packed ? j.part[i].packed->act : ik->act;
+        if (ik && qt_act_row_size(kinds[i], k) == 0) ik = NULL; /* k not a multiple of the activation block */
         j.part[i].ik = ik;
-        if (ik && !used[ik->act]) {
-            used[ik->act] = 1;
-            off[ik->act] = need;
-            need += qt_act_row_size(ik->act, k) * (size_t)n;
+        if (ik && !used[kinds[i]]) {
+            used[kinds[i]] = 1;
+            off[kinds[i]] = need;
+            need += qt_act_row_size(kinds[i], k) * (size_t)n;
         }
     }
     if (need > c->act_cap) {
@@ -307,11 +313,10 @@ static err_code gemv_multi(mm_ctx_t *c, const float *X, int64_t n, int64_t k, co
         p->bias = out[i].bias;
         p->m = ms[i];
         p->row_bytes = w_row_bytes(out[i].W, k);
-        p->packed = out[i].W->layout == TENSOR_Q4K_X16;
         p->dot = qt_get(out[i].W->type)->dot;
         if (p->ik) {
-            p->act_bytes = qt_act_row_size(p->ik->act, k);
-            p->act = (const unsigned char *)c->act + off[p->ik->act];
+            p->act_bytes = qt_act_row_size(kinds[i], k);
+            p->act = (const unsigned char *)c->act + off[kinds[i]];
         }
         p->rows = (int64_t)(MM_CHUNK_BYTES / p->row_bytes);
         if (p->packed) p->rows -= p->rows % 16;
@@ -379,14 +384,16 @@ err_code mm_linear_multi(mm_ctx_t *c, const float *X, int64_t n, int64_t k, cons
 size_t mm_pack_size(const tensor_t *W) {
     const char *off = getenv("LLAVA_MECH_NO_REPACK");
     if (off && strcmp(off, "0") != 0) return 0;
+    const qt_pack_traits *pt = qt_pack_for_type(W->type);
     const int64_t k = W->ne[0], m = W->ne[1] * W->ne[2] * W->ne[3];
-    if (W->layout != TENSOR_ROWS || W->type != QT_Q4_K || !W->data || k <= 0 || k % QK_K || m <= 0 || m % 16 ||
+    if (!pt || W->layout != TENSOR_ROWS || !W->data || k <= 0 || k % pt->k_block || m <= 0 || m % 16 ||
         !cpu_has_vnni())
         return 0;
-    return (size_t)m * QT_Q4_KX16_ROW_BYTES(k);
+    return (size_t)(m / 16) * qt_pack_group_bytes(pt, k);
 }
 
 typedef struct {
+    const qt_pack_traits *pt;
     const unsigned char *src;
     unsigned char *dst;
     int64_t k;
@@ -395,17 +402,18 @@ typedef struct {
 
 static void pack_task(void *arg, long g) {
     const pack_job *j = arg;
-    qt_q4_Kx16_pack_group(j->src + (size_t)g * 16 * j->rs, j->rs, j->dst + (size_t)g * j->group, j->k);
+    j->pt->pack_group(j->src + (size_t)g * 16 * j->rs, j->rs, j->dst + (size_t)g * j->group, j->k);
 }
 
 void mm_pack(tensor_t *dst, const tensor_t *W, void *buf, pool_t *pool) {
+    const qt_pack_traits *pt = qt_pack_for_type(W->type);
     const int64_t k = W->ne[0], m = W->ne[1] * W->ne[2] * W->ne[3];
-    pack_job j = {W->data, buf, k, qt_row_size(QT_Q4_K, k), 16 * QT_Q4_KX16_ROW_BYTES(k)};
+    pack_job j = {pt, W->data, buf, k, qt_row_size(W->type, k), qt_pack_group_bytes(pt, k)};
     if (pool) pool_for(pool, (long)(m / 16), pack_task, &j);
     else
         for (long g = 0; g < m / 16; g++) pack_task(&j, g);
     *dst = *W;
     dst->data = buf;
-    dst->nbytes = (size_t)m * QT_Q4_KX16_ROW_BYTES(k);
-    dst->layout = TENSOR_Q4K_X16;
+    dst->nbytes = (size_t)(m / 16) * j.group;
+    dst->layout = pt->layout;
 }

@@ -62,12 +62,13 @@ void mm_ctx_set_exact(mm_ctx_t *c, int exact);
 /* Dequantizes rows [r0, r0+nr) of W (ne = {k, m}) into dst (nr x k f32). */
 void mm_dequant_rows(const tensor_t *W, int64_t r0, int64_t nr, float *dst);
 
-/* Decode layout (tensor.h TENSOR_Q4K_X16). With AVX512-VNNI, decoding Q4_K rows one
- * at a time is bound by instructions (~37 GB/s per core from cache), not memory;
- * interleaving 16 rows removes the horizontal sums and scale shuffles (~2x).
- * mm_pack_size(W) is the bytes of W's repacked copy, 0 when W is not repacked: not
- * Q4_K, rows not a multiple of 16, already packed, no VNNI, or LLAVA_MECH_NO_REPACK
- * set to anything but "0" in the environment. mm_pack(dst, W, buf, pool) writes the
+/* Decode layouts (tensor.h TENSOR_Q4K_X16, TENSOR_Q8_0_X16). With AVX512-VNNI,
+ * decoding Q4_K or Q8_0 rows one at a time is bound by instructions (~37 and ~45 GB/s
+ * per core from cache), not memory; interleaving 16 rows removes the horizontal sums
+ * and scale shuffles (~2x). mm_pack_size(W) is the bytes of W's repacked copy, 0 when
+ * W is not repacked: not Q4_K or Q8_0, rows not a multiple of 16, inputs not a
+ * multiple of 256 (Q4_K) or 64 (Q8_0), already packed, no VNNI, or
+ * LLAVA_MECH_NO_REPACK set to anything but "0" in the environment. mm_pack(dst, W, buf, pool) writes the
  * copy into buf (mm_pack_size(W) bytes, ideally 64-byte aligned; pool may be NULL)
  * and sets *dst to W with data = buf, nbytes and layout updated. mm_linear on *dst: prefill and
  * mm_dequant_rows give the same bits as on W; decode differs from W's only in

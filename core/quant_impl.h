@@ -234,8 +234,6 @@ typedef struct {
     uint16_t d[16], dmin[16];
 } block_q4_Kx16;
 
-/* Bytes of the repacked form per row (an average: groups are 16 rows). */
-#define QT_Q4_KX16_ROW_BYTES(k) ((size_t)((k) / QK_K) * (sizeof(block_q4_Kx16) / 16))
 /* Repacks rows [16g, 16g+16) of a Q4_K matrix with k inputs per row (src_rows: the
  * first of the 16 rows, row_bytes apart) into group dst (k/256 superblocks). */
 void qt_q4_Kx16_pack_group(const void *src_rows, size_t row_bytes, void *dst, int64_t k);
@@ -249,5 +247,56 @@ float qt_q4_Kx16_row_dot(const void *group, int r, const float *x, int64_t k);
  * the portable reference and the VNNI kernel (quant_int_avx512.c). */
 void qt_ref_vdot_q4_Kx16(const void *group, const void *xq, int64_t k, float out[16]);
 void qt_vnni_vdot_q4_Kx16(const void *group, const void *xq, int64_t k, float out[16]);
+
+/* ---- Q8_0 repacked 16 rows at a time (quant_pack.c; tensor.h TENSOR_Q8_0_X16) ----
+ * The VNNI kernel on plain Q8_0 rows runs at ~45 GB/s per core even from cache
+ * (scales spread over lanes by permutes, a horizontal sum per row), which leaves
+ * little slack over a core's ~40 GB/s share of DRAM. With one row per int32 lane a
+ * 32-input block is 8 vpdpbusd with 32-bit broadcast activations.
+ * Two Q8_0 blocks (64 inputs) of 16 rows r = 0..15:
+ *   qs[h][l][4r + b]: block h (0, 1), load l (0..7), byte b: the row's weight
+ *                     32h + 4l + b plus 128, unsigned (vpdpbusd's unsigned operand;
+ *                     the activations' init lanes cancel the 128 * sum(x));
+ *   d[h][r]           block h's fp16 scale.
+ * 1088 bytes, exactly the 32 Q8_0 blocks it holds, 64-byte aligned. Groups of 16 rows
+ * are k/64 such blocks in a row; unpacking gives back the Q8_0 bytes exactly. */
+typedef struct {
+    uint8_t qs[2][8][64];
+    uint16_t d[2][16];
+} block_q8_0x16;
+
+void qt_q8_0x16_pack_group(const void *src_rows, size_t row_bytes, void *dst, int64_t k);
+/* Q8_0 block i (0..k/32-1) of row r (0..15) of a group, exactly as packed. */
+void qt_q8_0x16_get_block(const void *group, int r, int64_t i, block_q8_0 *out);
+void qt_q8_0x16_row_to_float(const void *group, int r, float *dst, int64_t k);
+float qt_q8_0x16_row_dot(const void *group, int r, const float *x, int64_t k);
+/* out[r] = row r dotted with QT_ACT_Q8_32X4 activations (portable and VNNI). */
+void qt_ref_vdot_q8_0x16(const void *group, const void *xq, int64_t k, float out[16]);
+void qt_vnni_vdot_q8_0x16(const void *group, const void *xq, int64_t k, float out[16]);
+
+/* What matmul.c needs of a 16-row layout; one entry per tensor.h layout. A group of
+ * 16 rows is (k / k_block) blocks of block_bytes. The integer kernels take `act`
+ * activations; vdot_vnni needs cpu_has_vnni(), vdot_ref runs anywhere. */
+typedef struct {
+    int layout;
+    int type;        /* the weight type it repacks */
+    int64_t k_block; /* inputs per block: k must be a multiple */
+    size_t block_bytes;
+    qt_act_kind act;
+    void (*pack_group)(const void *src_rows, size_t row_bytes, void *dst, int64_t k);
+    void (*row_to_float)(const void *group, int r, float *dst, int64_t k);
+    float (*row_dot)(const void *group, int r, const float *x, int64_t k);
+    void (*vdot_ref)(const void *group, const void *xq, int64_t k, float out[16]);
+    void (*vdot_vnni)(const void *group, const void *xq, int64_t k, float out[16]);
+} qt_pack_traits;
+
+/* The traits of a packed layout; NULL for TENSOR_ROWS and unknown values. */
+const qt_pack_traits *qt_pack_get(int layout);
+/* The packed layout for weights of type t, NULL when t has none. */
+const qt_pack_traits *qt_pack_for_type(int t);
+/* Bytes of one group of 16 packed rows of k inputs. */
+static inline size_t qt_pack_group_bytes(const qt_pack_traits *p, int64_t k) {
+    return (size_t)(k / p->k_block) * p->block_bytes;
+}
 
 #endif

@@ -1,10 +1,12 @@
-/* quant_pack.c — Q4_K repacked 16 rows at a time (layout in quant_impl.h): packing,
- * unpacking back to Q4_K blocks, and the portable kernels on the packed form. The
- * fast decode kernel is qt_vnni_vdot_q4_Kx16 (quant_int_avx512.c); everything here
- * goes through the exact Q4_K block, so dequantization stays ggml's bit for bit. */
+/* quant_pack.c — Q4_K and Q8_0 repacked 16 rows at a time (layouts in quant_impl.h):
+ * packing, unpacking back to the file's blocks, the portable kernels on the packed
+ * forms, and the layout table matmul.c goes through. The fast decode kernels are
+ * qt_vnni_vdot_q4_Kx16 and qt_vnni_vdot_q8_0x16 (quant_int_avx512.c); everything
+ * here goes through the exact file block, so dequantization stays ggml's bit for bit. */
 #include <string.h>
 
 #include "quant_impl.h"
+#include "tensor.h"
 
 _Static_assert(sizeof(block_q4_Kx16) == 2368, "block_q4_Kx16: 16 Q4_K blocks + 64 bytes of unpacked scales");
 _Static_assert(sizeof(block_q4_Kx16) % 64 == 0, "superblocks stay 64-byte aligned");
@@ -118,4 +120,88 @@ void qt_ref_vdot_q4_Kx16(const void *group, const void *xq, int64_t k, float out
         }
         out[r] = s;
     }
+}
+
+/* ---- Q8_0, 16 rows per 64 inputs (block_q8_0x16) ---- */
+
+_Static_assert(sizeof(block_q8_0x16) == 32 * sizeof(block_q8_0), "block_q8_0x16: exactly its 32 Q8_0 blocks");
+_Static_assert(sizeof(block_q8_0x16) % 64 == 0, "blocks stay 64-byte aligned");
+
+void qt_q8_0x16_pack_group(const void *src_rows, size_t row_bytes, void *dst, int64_t k) {
+    block_q8_0x16 *out = dst;
+    for (int64_t i = 0; i < k / 64; i++)
+        for (int r = 0; r < 16; r++) {
+            const block_q8_0 *b = (const block_q8_0 *)((const uint8_t *)src_rows + (size_t)r * row_bytes) + 2 * i;
+            for (int h = 0; h < 2; h++) {
+                out[i].d[h][r] = b[h].d;
+                for (int e = 0; e < 32; e++) out[i].qs[h][e / 4][4 * r + e % 4] = (uint8_t)(b[h].qs[e] ^ 0x80);
+            }
+        }
+}
+
+void qt_q8_0x16_get_block(const void *group, int r, int64_t i, block_q8_0 *out) {
+    const block_q8_0x16 *o = (const block_q8_0x16 *)group + i / 2;
+    const int h = (int)(i % 2);
+    out->d = o->d[h][r];
+    for (int e = 0; e < 32; e++) out->qs[e] = (int8_t)(o->qs[h][e / 4][4 * r + e % 4] ^ 0x80);
+}
+
+/* Q8_0 blocks unpacked per call of the plain kernels (1088 bytes of stack). */
+#define UNPACK_Q8_BLOCKS 32
+
+static int64_t unpack_batch_q8(const void *group, int r, int64_t i0, int64_t nb, block_q8_0 *tmp) {
+    const int64_t n = nb - i0 < UNPACK_Q8_BLOCKS ? nb - i0 : UNPACK_Q8_BLOCKS;
+    for (int64_t i = 0; i < n; i++) qt_q8_0x16_get_block(group, r, i0 + i, &tmp[i]);
+    return n;
+}
+
+void qt_q8_0x16_row_to_float(const void *group, int r, float *dst, int64_t k) {
+    const qt_to_float_fn to_float = qt_get(QT_Q8_0)->to_float;
+    block_q8_0 tmp[UNPACK_Q8_BLOCKS];
+    for (int64_t i0 = 0; i0 < k / 32; i0 += UNPACK_Q8_BLOCKS)
+        to_float(tmp, dst + i0 * 32, unpack_batch_q8(group, r, i0, k / 32, tmp) * 32);
+}
+
+float qt_q8_0x16_row_dot(const void *group, int r, const float *x, int64_t k) {
+    const qt_dot_fn dot = qt_get(QT_Q8_0)->dot;
+    block_q8_0 tmp[UNPACK_Q8_BLOCKS];
+    float s = 0;
+    for (int64_t i0 = 0; i0 < k / 32; i0 += UNPACK_Q8_BLOCKS)
+        s += dot(tmp, x + i0 * 32, unpack_batch_q8(group, r, i0, k / 32, tmp) * 32);
+    return s;
+}
+
+void qt_ref_vdot_q8_0x16(const void *group, const void *xq, int64_t k, float out[16]) {
+    const act_q8_32x4 *a = xq;
+    for (int r = 0; r < 16; r++) {
+        float s = 0;
+        for (int64_t i = 0; i < k / 32; i++) {
+            block_q8_0 b;
+            qt_q8_0x16_get_block(group, r, i, &b);
+            const int8_t *x = a[i / 4].qs + 32 * (i % 4);
+            int32_t sum = 0;
+            for (int e = 0; e < 32; e++) sum += b.qs[e] * x[e];
+            s += qt_f16_to_f32(b.d) * a[i / 4].d[i % 4] * (float)sum;
+        }
+        out[r] = s;
+    }
+}
+
+static const qt_pack_traits pack_traits[] = {
+    {TENSOR_Q4K_X16, QT_Q4_K, QK_K, sizeof(block_q4_Kx16), QT_ACT_Q8_K, qt_q4_Kx16_pack_group,
+     qt_q4_Kx16_row_to_float, qt_q4_Kx16_row_dot, qt_ref_vdot_q4_Kx16, qt_vnni_vdot_q4_Kx16},
+    {TENSOR_Q8_0_X16, QT_Q8_0, 64, sizeof(block_q8_0x16), QT_ACT_Q8_32X4, qt_q8_0x16_pack_group,
+     qt_q8_0x16_row_to_float, qt_q8_0x16_row_dot, qt_ref_vdot_q8_0x16, qt_vnni_vdot_q8_0x16},
+};
+
+const qt_pack_traits *qt_pack_get(int layout) {
+    for (size_t i = 0; i < sizeof pack_traits / sizeof *pack_traits; i++)
+        if (pack_traits[i].layout == layout) return &pack_traits[i];
+    return NULL;
+}
+
+const qt_pack_traits *qt_pack_for_type(int t) {
+    for (size_t i = 0; i < sizeof pack_traits / sizeof *pack_traits; i++)
+        if (pack_traits[i].type == t) return &pack_traits[i];
+    return NULL;
 }

@@ -13,11 +13,12 @@
 #define TENSOR_MAX_DIMS 4
 
 /* Row layout in memory. TENSOR_ROWS: the file's, one row after another (every
- * tensor read from a file). TENSOR_Q4K_X16: a Q4_K weight repacked for decoding,
- * 16 rows interleaved per 256 inputs (core/quant_impl.h, block_q4_Kx16); only
- * matmul.h reads it (mm_linear, mm_dequant_rows), and `data`/`nbytes` then describe
- * the repacked copy, not the file. */
-enum { TENSOR_ROWS = 0, TENSOR_Q4K_X16 = 1 };
+ * tensor read from a file). The others are weights repacked for decoding with 16
+ * rows interleaved (core/quant_impl.h): TENSOR_Q4K_X16 a Q4_K weight per 256 inputs
+ * (block_q4_Kx16), TENSOR_Q8_0_X16 a Q8_0 weight per 64 inputs (block_q8_0x16).
+ * Only matmul.h reads them (mm_linear, mm_dequant_rows), and `data`/`nbytes` then
+ * describe the repacked copy, not the file. */
+enum { TENSOR_ROWS = 0, TENSOR_Q4K_X16 = 1, TENSOR_Q8_0_X16 = 2 };
 
 typedef struct {
     const char *name;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cpu.h"
 #include "core/gguf.h"
 #include "core/matmul.h"
 #include "core/npy.h"
@@ -132,39 +133,44 @@ static void make_seq(int32_t *ids, int n, int V, uint64_t seed) {
     }
 }
 
-/* The Q4_K model repacked (lm_model_repack, when this CPU takes mm_pack) against the
- * same file as loaded: prefill logits bit-identical, decode logits within float
- * rounding; LLAVA_MECH_NO_REPACK=1 leaves the file's layout. */
-static void test_repacked(lm_model_t *q) {
+/* A Q4_K or Q8_0 model repacked (lm_model_repack, when this CPU takes mm_pack)
+ * against the same file as loaded: prefill logits bit-identical, decode logits
+ * within float rounding; LLAVA_MECH_NO_REPACK=1 leaves the file's layout. */
+static void test_repacked(const char *path, int type, int layout) {
     err_t e = {0};
+    lm_model_t *q = NULL, *u = NULL, *v = NULL;
+    CHECK_OK(lm_model_load(&q, path, &e), &e);
+    CHECK_OK(lm_model_load(&u, path, &e), &e);
+    CHECK_OK(lm_model_load(&v, path, &e), &e);
+    if (!q || !u || !v) goto done;
+    CHECK(q->w.tied && q->w.output == q->w.token_embd && q->w.layers[0].wq->type == type);
     const bool packs = mm_pack_size(q->w.layers[0].wq) > 0;
-    lm_model_t *u = NULL, *v = NULL;
-    CHECK_OK(lm_model_load(&u, GOLD "rand_q4_k.gguf", &e), &e);
-    CHECK_OK(lm_model_load(&v, GOLD "rand_q4_k.gguf", &e), &e);
+    if (!getenv("LLAVA_MECH_NO_REPACK")) CHECK(packs == cpu_has_vnni()); /* exercised wherever it can be */
     CHECK_OK(lm_model_repack(q, mm_ctx_pool(g_mm), &e), &e);
     CHECK_OK(lm_model_repack(q, NULL, &e), &e); /* twice: a no-op */
     setenv("LLAVA_MECH_NO_REPACK", "1", 1);
     if (v) CHECK_OK(lm_model_repack(v, NULL, &e), &e);
     unsetenv("LLAVA_MECH_NO_REPACK");
-    if (!u || !v) goto done;
     for (int l = 0; l < q->cfg.n_layer; l++) {
         const tensor_t *t[LM_LAYER_TENSORS], *tv[LM_LAYER_TENSORS];
         lm_layer_tensors(&q->w.layers[l], t);
         lm_layer_tensors(&v->w.layers[l], tv);
         for (int i = 0; i < LM_LAYER_TENSORS; i++)
-            if (t[i]->type == QT_Q4_K) {
-                CHECK(t[i]->layout == (packs ? TENSOR_Q4K_X16 : TENSOR_ROWS));
+            if (t[i]->type == type) {
+                CHECK(t[i]->layout == (packs ? layout : TENSOR_ROWS));
                 CHECK(tv[i]->layout == TENSOR_ROWS);
             }
     }
     CHECK(q->w.token_embd->layout == TENSOR_ROWS); /* tied head: its rows are looked up too */
-    /* the repacked form keeps 4 more bytes per row and superblock (unpacked scales) */
+    /* the repacked Q4_K keeps 4 more bytes per row and superblock (unpacked scales);
+     * repacked Q8_0 is exactly as large as the file's */
     uint64_t extra = 0;
     for (int l = 0; packs && l < q->cfg.n_layer; l++) {
         const tensor_t *t[LM_LAYER_TENSORS];
         lm_layer_tensors(&q->w.layers[l], t);
         for (int i = 0; i < LM_LAYER_TENSORS; i++)
             if (t[i]->type == QT_Q4_K) extra += (uint64_t)(t[i]->ne[1] * (t[i]->ne[0] / 256) * 4);
+
     }
     CHECK(lm_model_weight_bytes(q) == lm_model_weight_bytes(u) + extra);
     mm_ctx_set_exact(g_mm, 0);
@@ -186,11 +192,12 @@ static void test_repacked(lm_model_t *q) {
             const double d = test_max_diff(lm_state_logits(a), lm_state_logits(b), V);
             if (!(d <= worst)) worst = d;
         }
-        CHECK_MSG(worst <= 1e-4, "repacked Q4_K decode logits differ by %g", worst);
+        CHECK_MSG(worst <= 1e-4, "repacked %s decode logits differ by %g", path, worst);
     }
     lm_state_free(a);
     lm_state_free(b);
 done:
+    lm_model_free(q);
     lm_model_free(u);
     lm_model_free(v);
 }
@@ -626,13 +633,8 @@ int main(int argc, char **argv) {
         test_rmdir(dir);
         lm_model_free(m);
     }
-    lm_model_t *q = NULL;
-    CHECK_OK(lm_model_load(&q, GOLD "rand_q4_k.gguf", &e), &e);
-    if (q) {
-        CHECK(q->w.tied && q->w.output == q->w.token_embd && q->w.layers[0].wq->type == QT_Q4_K);
-        test_repacked(q);
-        lm_model_free(q);
-    }
+    test_repacked(GOLD "rand_q4_k.gguf", QT_Q4_K, TENSOR_Q4K_X16);
+    test_repacked(GOLD "rand_q8_0.gguf", QT_Q8_0, TENSOR_Q8_0_X16);
     test_sampler();
     mm_ctx_free(g_mm);
     return test_result("test_llama");

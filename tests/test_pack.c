@@ -1,8 +1,9 @@
-/* test_pack.c — Q4_K repacked 16 rows at a time (mm_pack, TENSOR_Q4K_X16): unpacking
- * gives back the Q4_K bytes; dequantization and prefill are bit-identical to the
- * unpacked weight; decode agrees with it to float rounding, is bit-identical for
- * 1, 2 and 3 threads and inside mm_linear_multi; the VNNI kernel agrees with the
- * portable one, also at the extreme activation sums; bad layouts are errors. */
+/* test_pack.c — Q4_K and Q8_0 repacked 16 rows at a time (mm_pack, TENSOR_Q4K_X16,
+ * TENSOR_Q8_0_X16): unpacking gives back the file's blocks; dequantization and
+ * prefill are bit-identical to the unpacked weight; decode agrees with it to float
+ * rounding, is bit-identical for 1, 2 and 3 threads and inside mm_linear_multi; the
+ * VNNI kernels agree with the portable ones, also at the extreme activation sums;
+ * bad layouts are errors. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,16 +18,16 @@ static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static uint32_t rnd(void) { return test_rnd(&rng_state); }
 static float rndf(void) { return test_rndf(&rng_state); }
 
-/* Q4_K rows quantized from random floats whose scale varies per row, so d, dmin,
- * scales and mins all differ between the 16 rows of a group. */
-static void *make_q4k(int64_t m, int64_t k) {
-    const size_t rs = qt_row_size(QT_Q4_K, k);
+/* Rows of type t quantized from random floats whose scale varies per row, so the
+ * block scales (and Q4_K's mins) all differ between the 16 rows of a group. */
+static void *make_rows(int t, int64_t m, int64_t k) {
+    const size_t rs = qt_row_size(t, k);
     unsigned char *w = malloc((size_t)m * rs);
     float *row = malloc((size_t)k * sizeof(float));
     for (int64_t r = 0; r < m; r++) {
         const float s = 0.05f + (float)(rnd() % 100) / 50.0f;
         for (int64_t i = 0; i < k; i++) row[i] = rndf() * s + (i % 64 < 8 ? 0.3f * s : 0.0f);
-        qt_get(QT_Q4_K)->from_float(row, w + (size_t)r * rs, k);
+        qt_get(t)->from_float(row, w + (size_t)r * rs, k);
     }
     free(row);
     return w;
@@ -34,7 +35,8 @@ static void *make_q4k(int64_t m, int64_t k) {
 
 static tensor_t pack(const tensor_t *W, void **buf, pool_t *pool) {
     const int64_t m = W->ne[1], k = W->ne[0];
-    const size_t bytes = (size_t)m * QT_Q4_KX16_ROW_BYTES(k);
+    /* not mm_pack_size, which is 0 without VNNI: the portable kernels are tested too */
+    const size_t bytes = (size_t)(m / 16) * qt_pack_group_bytes(qt_pack_for_type(W->type), k);
     *buf = aligned_alloc(64, (bytes + 63) / 64 * 64);
     tensor_t P;
     mm_pack(&P, W, *buf, pool);
@@ -57,29 +59,47 @@ int main(void) {
     CHECK_OK(mm_ctx_create(&c3, 3, &err), &err);
     mm_ctx_t *cs[3] = {c1, c2, c3};
 
-    /* k = 17 superblocks crosses the 16-block unpack batch; m = 3 groups */
-    const int64_t shapes[][2] = {{48, 256}, {48, 17 * 256}, {64, 4096}};
-    for (int si = 0; si < 3; si++) {
-        const int64_t m = shapes[si][0], k = shapes[si][1];
-        const size_t rs = qt_row_size(QT_Q4_K, k);
-        void *wq = make_q4k(m, k);
-        tensor_t W = {.name = "w.q4k", .type = QT_Q4_K, .n_dims = 2, .ne = {k, m, 1, 1}, .data = wq,
+    /* Q4_K: k = 17 superblocks crosses the 16-block unpack batch; Q8_0: k = 33 x 64
+     * crosses the 32-block one; m = 3 groups */
+    const struct {
+        int type, layout;
+        int64_t m, k;
+        size_t packed_row; /* bytes per row of the packed form, per 256 inputs */
+    } cases[] = {{QT_Q4_K, TENSOR_Q4K_X16, 48, 256, 148},     {QT_Q4_K, TENSOR_Q4K_X16, 48, 17 * 256, 148},
+                 {QT_Q4_K, TENSOR_Q4K_X16, 64, 4096, 148},    {QT_Q8_0, TENSOR_Q8_0_X16, 48, 64, 272},
+                 {QT_Q8_0, TENSOR_Q8_0_X16, 48, 33 * 64, 272}, {QT_Q8_0, TENSOR_Q8_0_X16, 64, 4096, 272}};
+    for (size_t si = 0; si < sizeof cases / sizeof *cases; si++) {
+        const int type = cases[si].type;
+        const int64_t m = cases[si].m, k = cases[si].k;
+        const size_t rs = qt_row_size(type, k);
+        void *wq = make_rows(type, m, k);
+        tensor_t W = {.name = "w.packable", .type = type, .n_dims = 2, .ne = {k, m, 1, 1}, .data = wq,
                       .nbytes = (size_t)m * rs};
         void *buf;
-        const tensor_t P = pack(&W, &buf, si == 1 ? mm_ctx_pool(c2) : NULL);
-        CHECK(P.layout == TENSOR_Q4K_X16 && P.type == QT_Q4_K && P.ne[0] == k && P.ne[1] == m);
-        CHECK(P.nbytes == (size_t)m * k / 256 * 148);
+        const tensor_t P = pack(&W, &buf, si % 3 == 1 ? mm_ctx_pool(c2) : NULL);
+        CHECK(P.layout == cases[si].layout && P.type == type && P.ne[0] == k && P.ne[1] == m);
+        CHECK(P.nbytes == (size_t)m * (size_t)k * cases[si].packed_row / 256);
 
-        /* unpacking gives every Q4_K block back, byte for byte */
+        /* unpacking gives every block of the file back, byte for byte */
         int bad = 0;
-        for (int64_t r = 0; r < m; r++)
-            for (int64_t i = 0; i < k / 256; i++) {
-                block_q4_K b;
-                qt_q4_Kx16_get_block((const unsigned char *)buf + (size_t)(r / 16) * 16 * QT_Q4_KX16_ROW_BYTES(k),
-                                     (int)(r % 16), i, &b);
-                bad += memcmp(&b, (const unsigned char *)wq + (size_t)r * rs + (size_t)i * sizeof b, sizeof b) != 0;
+        const size_t group = P.nbytes / (size_t)(m / 16);
+        for (int64_t r = 0; r < m; r++) {
+            const unsigned char *g = (const unsigned char *)buf + (size_t)(r / 16) * group;
+            if (type == QT_Q4_K) {
+                for (int64_t i = 0; i < k / 256; i++) {
+                    block_q4_K b;
+                    qt_q4_Kx16_get_block(g, (int)(r % 16), i, &b);
+                    bad += memcmp(&b, (const unsigned char *)wq + (size_t)r * rs + (size_t)i * sizeof b, sizeof b) != 0;
+                }
+            } else {
+                for (int64_t i = 0; i < k / 32; i++) {
+                    block_q8_0 b;
+                    qt_q8_0x16_get_block(g, (int)(r % 16), i, &b);
+                    bad += memcmp(&b, (const unsigned char *)wq + (size_t)r * rs + (size_t)i * sizeof b, sizeof b) != 0;
+                }
             }
-        CHECK_MSG(bad == 0, "k=%lld: %d blocks differ after unpacking", (long long)k, bad);
+        }
+        CHECK_MSG(bad == 0, "type %d k=%lld: %d blocks differ after unpacking", type, (long long)k, bad);
 
         /* dequantized rows: the same bits, for any row range */
         float *A = malloc((size_t)(m * k) * sizeof(float)), *B = malloc((size_t)(m * k) * sizeof(float));
@@ -124,16 +144,16 @@ int main(void) {
                                          (row_mag(X + i * k, A + r * k, k) + fabs(bias[r]));
                         if (!(e <= worst)) worst = e;
                     }
-                CHECK_MSG(worst <= 1e-5, "k=%lld n=%lld exact=%d: packed decode off by %.3g of the magnitude",
-                          (long long)k, (long long)nd, exact, worst);
+                CHECK_MSG(worst <= 1e-5, "type %d k=%lld n=%lld exact=%d: packed decode off by %.3g of the magnitude",
+                          type, (long long)k, (long long)nd, exact, worst);
                 for (int t = 0; t < 3; t++) free(Y3[t]);
             }
         for (int t = 0; t < 3; t++) mm_ctx_set_exact(cs[t], 0);
 
         /* in one decode dispatch with an unpacked weight: the same bits as alone */
         {
-            void *w2 = make_q4k(32, k);
-            const tensor_t W2 = {.name = "w.other", .type = QT_Q4_K, .n_dims = 2, .ne = {k, 32, 1, 1}, .data = w2};
+            void *w2 = make_rows(type, 32, k);
+            const tensor_t W2 = {.name = "w.other", .type = type, .n_dims = 2, .ne = {k, 32, 1, 1}, .data = w2};
             float *Ya = malloc((size_t)m * sizeof(float)), *Yb = malloc(32 * sizeof(float));
             float *Ma = malloc((size_t)m * sizeof(float)), *Mb = malloc(32 * sizeof(float));
             CHECK_OK(mm_linear(c2, Ya, X, 1, k, &P, NULL, &err), &err);
@@ -146,30 +166,35 @@ int main(void) {
         free(A), free(B), free(X), free(Yw), free(Yp), free(bias), free(buf), free(wq);
     }
 
-    /* the VNNI kernel against the portable one, with activations at the extremes of
-     * the min term's split (sub-block sums of +-32*127) and random ones */
-    if (cpu_has_vnni()) {
-        const int64_t m = 16, k = 1024;
-        void *wq = make_q4k(m, k);
-        const tensor_t W = {.name = "w.vnni", .type = QT_Q4_K, .n_dims = 2, .ne = {k, m, 1, 1}, .data = wq};
-        void *buf;
-        const tensor_t P = pack(&W, &buf, NULL);
-        float *x = malloc((size_t)k * sizeof(float)), *wd = malloc((size_t)(m * k) * sizeof(float));
-        mm_dequant_rows(&W, 0, m, wd);
-        void *xq = malloc(qt_act_row_size(QT_ACT_Q8_K, k));
-        for (int kind = 0; kind < 4; kind++) {
-            for (int64_t i = 0; i < k; i++)
-                x[i] = kind == 0 ? 1.0f : kind == 1 ? -1.0f : kind == 2 ? (i % 512 < 256 ? 1.0f : -1.0f) : rndf();
-            qt_quantize_act(QT_ACT_Q8_K, x, xq, k);
-            float got[16], want[16];
-            qt_vnni_vdot_q4_Kx16(P.data, xq, k, got);
-            qt_ref_vdot_q4_Kx16(P.data, xq, k, want);
-            for (int r = 0; r < 16; r++)
-                CHECK_MSG(fabs(got[r] - want[r]) <= 1e-5 * row_mag(x, wd + r * k, k),
-                          "activations %d row %d: vnni %.7g vs reference %.7g", kind, r, got[r], want[r]);
+    /* the VNNI kernels against the portable ones, with activations at the extremes
+     * (Q4_K: the min term's split at sub-block sums of +-32*127; Q8_0: the init
+     * lanes at block sums of +-32*127) and random ones */
+    if (cpu_has_vnni())
+        for (int ti = 0; ti < 2; ti++) {
+            const int type = ti ? QT_Q8_0 : QT_Q4_K;
+            const qt_pack_traits *pt = qt_pack_for_type(type);
+            const int64_t m = 16, k = 1024;
+            void *wq = make_rows(type, m, k);
+            const tensor_t W = {.name = "w.vnni", .type = type, .n_dims = 2, .ne = {k, m, 1, 1}, .data = wq};
+            void *buf;
+            const tensor_t P = pack(&W, &buf, NULL);
+            float *x = malloc((size_t)k * sizeof(float)), *wd = malloc((size_t)(m * k) * sizeof(float));
+            mm_dequant_rows(&W, 0, m, wd);
+            void *xq = malloc(qt_act_row_size(pt->act, k));
+            for (int kind = 0; kind < 4; kind++) {
+                for (int64_t i = 0; i < k; i++)
+                    x[i] = kind == 0 ? 1.0f : kind == 1 ? -1.0f : kind == 2 ? (i % 512 < 256 ? 1.0f : -1.0f) : rndf();
+                qt_quantize_act(pt->act, x, xq, k);
+                float got[16], want[16];
+                pt->vdot_vnni(P.data, xq, k, got);
+                pt->vdot_ref(P.data, xq, k, want);
+                for (int r = 0; r < 16; r++)
+                    CHECK_MSG(fabs(got[r] - want[r]) <= 1e-5 * row_mag(x, wd + r * k, k),
+                              "type %d activations %d row %d: vnni %.7g vs reference %.7g", type, kind, r, got[r],
+                              want[r]);
+            }
+            free(x), free(wd), free(xq), free(buf), free(wq);
         }
-        free(x), free(wd), free(xq), free(buf), free(wq);
-    }
 
     /* which weights mm_pack_size takes, and the environment switch */
     {
@@ -180,6 +205,11 @@ int main(void) {
         CHECK(mm_pack_size(&W) == 0);
         W.ne[1] = 32;
         W.type = QT_Q8_0;
+        CHECK(mm_pack_size(&W) == (cpu_has_vnni() ? 32 * 544u : 0u)); /* 512 inputs: 8 blocks of 34 bytes */
+        W.ne[0] = 96; /* not a multiple of 64 */
+        CHECK(mm_pack_size(&W) == 0);
+        W.ne[0] = 512;
+        W.type = QT_F16;
         CHECK(mm_pack_size(&W) == 0);
         W.type = QT_Q4_K;
         W.layout = TENSOR_Q4K_X16;
@@ -204,6 +234,10 @@ int main(void) {
         W.ne[1] = 48;
         W.type = QT_Q8_0;
         CHECK(mm_linear(c2, y, x, 1, 512, &W, NULL, &err) == ERR_MISMATCH);
+        W.layout = TENSOR_Q8_0_X16; /* Q8_0's layout on 96 inputs: not a multiple of 64 */
+        W.ne[0] = 96;
+        CHECK(mm_linear(c2, y, x, 1, 96, &W, NULL, &err) == ERR_MISMATCH);
+        W.ne[0] = 512;
         W.type = QT_Q4_K;
         W.layout = 7;
         CHECK(mm_linear(c2, y, x, 1, 512, &W, NULL, &err) == ERR_MISMATCH);
