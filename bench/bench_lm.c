@@ -19,7 +19,7 @@
  *            clock), median over median, and process CPU time (the cores to itself
  *            minus spinning; the fair figure when other processes hold the cores).
  *            The ratio against the separate best-window probe is printed too.
- *   repack   with Q4_K weights on an AVX512-VNNI CPU, the time lm_model_repack takes
+ *   repack   with Q4_K or Q8_0 weights on an AVX512-VNNI CPU, the time lm_model_repack takes
  *            (as `ask` does; --no-repack skips it)
  *   memory   peak RSS against weights (mmapped; all pages are touched) + KV cache +
  *            activation arena (the issue's budget: <= that sum + 10%).
@@ -53,7 +53,7 @@ static int usage(FILE *f, int code) {
             "  --model F     benchmark this LM file instead of a preset\n"
             "  -t N          threads (default: all online CPUs)\n"
             "  --n-prompt N  prefill length (default 600); --n-gen N decoded tokens (default 32)\n"
-            "  --no-repack   keep Q4_K weights in the file's layout (default: lm_model_repack, as ask)\n");
+            "  --no-repack   keep Q4_K/Q8_0 weights in the file's layout (default: lm_model_repack, as ask)\n");
     return code;
 }
 
@@ -171,7 +171,7 @@ int bench_lm(int argc, char **argv) {
             goto done;
         }
         if (m->packed)
-            printf("repack: %.2f s for the Q4_K matrices (%.2f -> %.2f GB of weights; --no-repack to skip)\n",
+            printf("repack: %.2f s for the Q4_K/Q8_0 matrices (%.2f -> %.2f GB of weights; --no-repack to skip)\n",
                    bench_now() - t, before * 1e-9, lm_model_weight_bytes(m) * 1e-9);
     }
     const lm_config_t *c = &m->cfg;

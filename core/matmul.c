@@ -98,20 +98,35 @@ static size_t w_row_bytes(const tensor_t *W, int64_t k) {
     return pt ? qt_pack_group_bytes(pt, k) / 16 : qt_row_size(W->type, k);
 }
 
-void mm_dequant_rows(const tensor_t *W, int64_t r0, int64_t nr, float *dst) {
+/* Row stride of a dequantized prefill tile: 16 floats more than k. With k a multiple
+ * of 1024 the rows would sit a multiple of 4 KB apart, all in the same L1 sets, and
+ * the packed Q8_0 dequantization, which writes 16 rows at a time, ran 3x slower
+ * (0.15 against 0.047 ns per weight). sgemm packs B itself, so the stride does not
+ * change its results. */
+static int64_t tile_ld(int64_t k) { return k + 16; }
+
+/* mm_dequant_rows with row r at dst + (r - r0) ld. */
+static void dequant_rows(const tensor_t *W, int64_t r0, int64_t nr, float *dst, int64_t ld) {
     const int64_t k = W->ne[0];
     const qt_pack_traits *pt = qt_pack_get(W->layout);
     if (pt) {
         const size_t group = qt_pack_group_bytes(pt, k);
-        for (int64_t r = r0; r < r0 + nr; r++)
+        int64_t r = r0;
+        for (; r % 16 == 0 && r + 16 <= r0 + nr; r += 16) /* whole groups: prefill's tiles */
+            pt->group_to_float((const unsigned char *)W->data + (size_t)(r / 16) * group, dst + (r - r0) * ld, ld, k);
+        for (; r < r0 + nr; r++)
             pt->row_to_float((const unsigned char *)W->data + (size_t)(r / 16) * group, (int)(r % 16),
-                             dst + (r - r0) * k, k);
+                             dst + (r - r0) * ld, k);
         return;
     }
     const qt_traits *tr = qt_get(W->type);
     const size_t rs = qt_row_size(W->type, k);
     const unsigned char *src = (const unsigned char *)W->data + (size_t)r0 * rs;
-    for (int64_t r = 0; r < nr; r++) tr->to_float(src + (size_t)r * rs, dst + r * k, k);
+    for (int64_t r = 0; r < nr; r++) tr->to_float(src + (size_t)r * rs, dst + r * ld, k);
+}
+
+void mm_dequant_rows(const tensor_t *W, int64_t r0, int64_t nr, float *dst) {
+    dequant_rows(W, r0, nr, dst, W->ne[0]);
 }
 
 typedef struct {
@@ -213,14 +228,16 @@ static void gemm_worker(void *arg, int ith, int nth) {
         const int64_t r0 = t * j->tile;
         const int64_t nr = j->m - r0 < j->tile ? j->m - r0 : j->tile;
         const float *B;
+        int64_t ldb = j->k;
         if (j->W->type == QT_F32) {
             B = (const float *)j->W->data + r0 * j->k;
         } else {
-            mm_dequant_rows(j->W, r0, nr, scratch);
+            ldb = tile_ld(j->k);
+            dequant_rows(j->W, r0, nr, scratch, ldb);
             B = scratch;
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)j->n, (int)nr, (int)j->k, 1.0f,
-                    j->X, (int)j->k, B, (int)j->k, 0.0f, j->Y + r0, (int)j->m);
+                    j->X, (int)j->k, B, (int)ldb, 0.0f, j->Y + r0, (int)j->m);
         if (j->bias)
             for (int64_t i = 0; i < j->n; i++) {
                 float *y = j->Y + i * j->m + r0;
@@ -339,7 +356,7 @@ static err_code gemm(mm_ctx_t *c, float *Y, const float *X, int64_t n, int64_t k
     j.tile = c->tile_rows_override ? c->tile_rows_override : mm_tile_rows(m, k);
     if (j.tile > m) j.tile = m;
     if (W->type != QT_F32) {
-        const size_t need = (size_t)j.tile * (size_t)k;
+        const size_t need = (size_t)j.tile * (size_t)tile_ld(k);
         if (need > c->tile_cap) {
             /* grows only when a larger shape first appears, never in steady state */
             float *s = malloc((size_t)c->nth * need * sizeof(float));

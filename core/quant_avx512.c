@@ -139,3 +139,55 @@ AVX512 float qt_avx512_dot_q6_K(const void *row, const float *x, int64_t n) {
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
+
+/* All 16 rows of a block_q8_0x16 group as floats (row r at dst + r ld). Per
+ * 32-input block the 8 vectors of 16 dwords (dword r: 4 bytes of row r) are
+ * transposed in two unpack stages, after which 128-bit lane j of X[c] holds row
+ * 4j + c's first 16 bytes and of Y[c] its last 16. Same bits as Q8_0's to_float
+ * (q * d, one rounding). */
+/* Vectors l = 0..3 at q (64 bytes apart, dword r: 4 bytes of row r, flipped back to
+ * signed) -> t[c] with row 4j + c's 16 bytes in 128-bit lane j. Inlined into
+ * registers: an indexed array of vectors made the compiler spill every load. */
+AVX512 static inline void q8x16_transpose4(const uint8_t *q, __m512i flip, __m512i t[4]) {
+    const __m512i w0 = _mm512_xor_si512(_mm512_loadu_si512((const void *)q), flip);
+    const __m512i w1 = _mm512_xor_si512(_mm512_loadu_si512((const void *)(q + 64)), flip);
+    const __m512i w2 = _mm512_xor_si512(_mm512_loadu_si512((const void *)(q + 128)), flip);
+    const __m512i w3 = _mm512_xor_si512(_mm512_loadu_si512((const void *)(q + 192)), flip);
+    const __m512i lo01 = _mm512_unpacklo_epi32(w0, w1), hi01 = _mm512_unpackhi_epi32(w0, w1);
+    const __m512i lo23 = _mm512_unpacklo_epi32(w2, w3), hi23 = _mm512_unpackhi_epi32(w2, w3);
+    t[0] = _mm512_unpacklo_epi64(lo01, lo23);
+    t[1] = _mm512_unpackhi_epi64(lo01, lo23);
+    t[2] = _mm512_unpacklo_epi64(hi01, hi23);
+    t[3] = _mm512_unpackhi_epi64(hi01, hi23);
+}
+
+/* One row's 32 weights (bytes a, then b) times its scale *d. */
+AVX512 static inline void q8x16_store_row(float *out, const float *d, __m128i a, __m128i b) {
+    const __m512 dr = _mm512_set1_ps(*d);
+    _mm512_storeu_ps(out, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(a)), dr));
+    _mm512_storeu_ps(out + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b)), dr));
+}
+
+AVX512 void qt_avx512_q8_0x16_group_to_float(const void *group, float *dst, int64_t ld, int64_t k) {
+    const block_q8_0x16 *o = group;
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    for (int64_t i = 0; i < k / 64; i++)
+        for (int h = 0; h < 2; h++) {
+            __m512i X[4], Y[4];
+            q8x16_transpose4(o[i].qs[h][0], flip, X);
+            q8x16_transpose4(o[i].qs[h][4], flip, Y);
+            float d[16];
+            _mm512_storeu_ps(d, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)o[i].d[h])));
+            float *out = dst + 64 * i + 32 * h;
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) {
+                q8x16_store_row(out + c * ld, d + c, _mm512_castsi512_si128(X[c]), _mm512_castsi512_si128(Y[c]));
+                q8x16_store_row(out + (4 + c) * ld, d + 4 + c, _mm512_extracti32x4_epi32(X[c], 1),
+                                _mm512_extracti32x4_epi32(Y[c], 1));
+                q8x16_store_row(out + (8 + c) * ld, d + 8 + c, _mm512_extracti32x4_epi32(X[c], 2),
+                                _mm512_extracti32x4_epi32(Y[c], 2));
+                q8x16_store_row(out + (12 + c) * ld, d + 12 + c, _mm512_extracti32x4_epi32(X[c], 3),
+                                _mm512_extracti32x4_epi32(Y[c], 3));
+            }
+        }
+}

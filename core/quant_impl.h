@@ -241,6 +241,7 @@ void qt_q4_Kx16_pack_group(const void *src_rows, size_t row_bytes, void *dst, in
 void qt_q4_Kx16_get_block(const void *group, int r, int64_t i, block_q4_K *out);
 /* Row r (0..15) of a group as floats (k values), bit-identical to Q4_K's to_float. */
 void qt_q4_Kx16_row_to_float(const void *group, int r, float *dst, int64_t k);
+void qt_q4_Kx16_group_to_float(const void *group, float *dst, int64_t ld, int64_t k);
 /* f32-activation dot of row r of a group with x (mm_ctx_set_exact's kernel). */
 float qt_q4_Kx16_row_dot(const void *group, int r, const float *x, int64_t k);
 /* out[r] = row r of the group dotted with act_q8_K activations xq (k inputs):
@@ -269,6 +270,9 @@ void qt_q8_0x16_pack_group(const void *src_rows, size_t row_bytes, void *dst, in
 /* Q8_0 block i (0..k/32-1) of row r (0..15) of a group, exactly as packed. */
 void qt_q8_0x16_get_block(const void *group, int r, int64_t i, block_q8_0 *out);
 void qt_q8_0x16_row_to_float(const void *group, int r, float *dst, int64_t k);
+/* All 16 rows, row r at dst + r ld (the AVX-512 version transposes in registers). */
+void qt_q8_0x16_group_to_float(const void *group, float *dst, int64_t ld, int64_t k);
+void qt_avx512_q8_0x16_group_to_float(const void *group, float *dst, int64_t ld, int64_t k);
 float qt_q8_0x16_row_dot(const void *group, int r, const float *x, int64_t k);
 /* out[r] = row r dotted with QT_ACT_Q8_32X4 activations (portable and VNNI). */
 void qt_ref_vdot_q8_0x16(const void *group, const void *xq, int64_t k, float out[16]);
@@ -285,6 +289,7 @@ typedef struct {
     qt_act_kind act;
     void (*pack_group)(const void *src_rows, size_t row_bytes, void *dst, int64_t k);
     void (*row_to_float)(const void *group, int r, float *dst, int64_t k);
+    void (*group_to_float)(const void *group, float *dst, int64_t ld, int64_t k); /* 16 rows, ld apart */
     float (*row_dot)(const void *group, int r, const float *x, int64_t k);
     void (*vdot_ref)(const void *group, const void *xq, int64_t k, float out[16]);
     void (*vdot_vnni)(const void *group, const void *xq, int64_t k, float out[16]);

@@ -5,6 +5,7 @@
  * here goes through the exact file block, so dequantization stays ggml's bit for bit. */
 #include <string.h>
 
+#include "cpu.h"
 #include "quant_impl.h"
 #include "tensor.h"
 
@@ -93,6 +94,10 @@ static int64_t unpack_batch(const void *group, int r, int64_t i0, int64_t nb, bl
     return n;
 }
 
+void qt_q4_Kx16_group_to_float(const void *group, float *dst, int64_t ld, int64_t k) {
+    for (int r = 0; r < 16; r++) qt_q4_Kx16_row_to_float(group, r, dst + r * ld, k);
+}
+
 void qt_q4_Kx16_row_to_float(const void *group, int r, float *dst, int64_t k) {
     const qt_to_float_fn to_float = qt_get(QT_Q4_K)->to_float;
     block_q4_K tmp[UNPACK_BLOCKS];
@@ -155,11 +160,28 @@ static int64_t unpack_batch_q8(const void *group, int r, int64_t i0, int64_t nb,
     return n;
 }
 
+/* Directly, not through the block and Q8_0's to_float (q * d is one rounding either
+ * way, so the bits are ggml's). Prefill takes whole groups (group_to_float). */
 void qt_q8_0x16_row_to_float(const void *group, int r, float *dst, int64_t k) {
-    const qt_to_float_fn to_float = qt_get(QT_Q8_0)->to_float;
-    block_q8_0 tmp[UNPACK_Q8_BLOCKS];
-    for (int64_t i0 = 0; i0 < k / 32; i0 += UNPACK_Q8_BLOCKS)
-        to_float(tmp, dst + i0 * 32, unpack_batch_q8(group, r, i0, k / 32, tmp) * 32);
+    const block_q8_0x16 *o = group;
+    for (int64_t i = 0; i < k / 64; i++)
+        for (int h = 0; h < 2; h++, dst += 32) {
+            const float d = qt_f16_to_f32(o[i].d[h][r]);
+            uint8_t q[32];
+            for (int l = 0; l < 8; l++) memcpy(q + 4 * l, &o[i].qs[h][l][4 * r], 4);
+            for (int e = 0; e < 32; e++) dst[e] = (float)(int8_t)(q[e] ^ 0x80) * d;
+        }
+}
+
+/* Prefill dequantizes every weight once per tile: row by row the packed form ran at
+ * 0.8 ns per weight (0.22 with an AVX-512 gather per row) against 0.05 for the
+ * file's rows; the whole group's transpose in registers is as fast as the file's. */
+void qt_q8_0x16_group_to_float(const void *group, float *dst, int64_t ld, int64_t k) {
+    if (cpu_level() >= CPU_AVX512) {
+        qt_avx512_q8_0x16_group_to_float(group, dst, ld, k);
+        return;
+    }
+    for (int r = 0; r < 16; r++) qt_q8_0x16_row_to_float(group, r, dst + r * ld, k);
 }
 
 float qt_q8_0x16_row_dot(const void *group, int r, const float *x, int64_t k) {
@@ -189,9 +211,11 @@ void qt_ref_vdot_q8_0x16(const void *group, const void *xq, int64_t k, float out
 
 static const qt_pack_traits pack_traits[] = {
     {TENSOR_Q4K_X16, QT_Q4_K, QK_K, sizeof(block_q4_Kx16), QT_ACT_Q8_K, qt_q4_Kx16_pack_group,
-     qt_q4_Kx16_row_to_float, qt_q4_Kx16_row_dot, qt_ref_vdot_q4_Kx16, qt_vnni_vdot_q4_Kx16},
+     qt_q4_Kx16_row_to_float, qt_q4_Kx16_group_to_float, qt_q4_Kx16_row_dot, qt_ref_vdot_q4_Kx16,
+     qt_vnni_vdot_q4_Kx16},
     {TENSOR_Q8_0_X16, QT_Q8_0, 64, sizeof(block_q8_0x16), QT_ACT_Q8_32X4, qt_q8_0x16_pack_group,
-     qt_q8_0x16_row_to_float, qt_q8_0x16_row_dot, qt_ref_vdot_q8_0x16, qt_vnni_vdot_q8_0x16},
+     qt_q8_0x16_row_to_float, qt_q8_0x16_group_to_float, qt_q8_0x16_row_dot, qt_ref_vdot_q8_0x16,
+     qt_vnni_vdot_q8_0x16},
 };
 
 const qt_pack_traits *qt_pack_get(int layout) {

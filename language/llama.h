@@ -106,8 +106,9 @@ typedef struct {
     size_t pack_len;
 } lm_model_t;
 
-/* Repacks the Q4_K matrices (Q/K/V/O, MLP, an untied output head) into the decode
- * layout of mm_pack when the CPU takes it: decoding gets ~1.3x faster, loading pays
+/* Repacks the Q4_K and Q8_0 matrices (Q/K/V/O, MLP, an untied output head) into the
+ * decode layouts of mm_pack when the CPU takes them: decoding gets faster (Q4_K
+ * ~1.3x in fast memory; Q8_0's kernel ~2x from cache), loading pays
  * one copy of those weights (on this project's VM fresh memory costs ~1 s/GB). The
  * file's pages of each matrix are dropped once copied, so resident memory does not
  * grow; lm_model_weight_bytes then counts the repacked bytes. Call before creating
