@@ -139,7 +139,13 @@ void qt_q8_0x16_pack_group(const void *src_rows, size_t row_bytes, void *dst, in
             const block_q8_0 *b = (const block_q8_0 *)((const uint8_t *)src_rows + (size_t)r * row_bytes) + 2 * i;
             for (int h = 0; h < 2; h++) {
                 out[i].d[h][r] = b[h].d;
-                for (int e = 0; e < 32; e++) out[i].qs[h][e / 4][4 * r + e % 4] = (uint8_t)(b[h].qs[e] ^ 0x80);
+                /* a word at a time: byte by byte this loop was most of a 7B model's load */
+                uint32_t w[8];
+                memcpy(w, b[h].qs, sizeof w);
+                for (int l = 0; l < 8; l++) {
+                    const uint32_t u = w[l] ^ 0x80808080u;
+                    memcpy(&out[i].qs[h][l][4 * r], &u, 4);
+                }
             }
         }
 }
