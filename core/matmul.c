@@ -261,8 +261,8 @@ static err_code check_weight(const tensor_t *W, int64_t k, int64_t n, int64_t *m
     const size_t rs = w_row_bytes(W, k);
     const qt_pack_traits *pt = qt_pack_get(W->layout);
     if (W->layout != TENSOR_ROWS && (!pt || W->type != pt->type || m % 16 || k % pt->k_block))
-        return err_set(err, ERR_MISMATCH, "matmul: tensor %s: layout %d does not fit a %s weight with %lld rows",
-                       name, W->layout, tr->name, (long long)m);
+        return err_set(err, ERR_MISMATCH, "matmul: tensor %s: layout %d does not fit a %s weight of %lld x %lld",
+                       name, W->layout, tr->name, (long long)m, (long long)k);
     if (m <= 0 || m > 0x7fffffff || n < 0 || n > 0x7fffffff)
         return err_set(err, ERR_RANGE, "matmul: tensor %s: shape %lld x %lld x %lld out of range", name,
                        (long long)n, (long long)m, (long long)k);
