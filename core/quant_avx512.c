@@ -191,3 +191,43 @@ AVX512 void qt_avx512_q8_0x16_group_to_float(const void *group, float *dst, int6
             }
         }
 }
+
+/* One row's sub-block of Q4_K (16 bytes: weights e in the low nibble of byte e,
+ * 16 + e in the high) as ggml computes it: (d * sc) * q - dmin * m. */
+AVX512 static inline void q4kx16_store_row(float *out, float d1, float m1, __m128i q) {
+    const __m512i v = _mm512_cvtepu8_epi32(q);
+    const __m512 vd = _mm512_set1_ps(d1), vm = _mm512_set1_ps(m1);
+    const __m512i m4 = _mm512_set1_epi32(0xF);
+    _mm512_storeu_ps(out, _mm512_sub_ps(_mm512_mul_ps(vd, _mm512_cvtepi32_ps(_mm512_and_si512(v, m4))), vm));
+    _mm512_storeu_ps(out + 16, _mm512_sub_ps(_mm512_mul_ps(vd, _mm512_cvtepi32_ps(_mm512_srli_epi32(v, 4))), vm));
+}
+
+/* All 16 rows of a block_q4_Kx16 group as floats (row r at dst + r ld), each
+ * sub-block's 4 vectors transposed like Q8_0's; the same bits as Q4_K's to_float. */
+AVX512 void qt_avx512_q4_Kx16_group_to_float(const void *group, float *dst, int64_t ld, int64_t k) {
+    const block_q4_Kx16 *o = group;
+    const __m512i none = _mm512_setzero_si512();
+    for (int64_t i = 0; i < k / QK_K; i++) {
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)o[i].d));
+        const __m512 dm = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)o[i].dmin));
+        for (int j = 0; j < 8; j++) {
+            uint8_t mn8[16];
+            for (int r = 0; r < 16; r++) mn8[r] = o[i].mn[j / 4][r][j % 4];
+            float d1[16], m1[16];
+            _mm512_storeu_ps(d1, _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+                                                     _mm_loadu_si128((const __m128i *)o[i].sc[j])))));
+            _mm512_storeu_ps(m1, _mm512_mul_ps(dm, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+                                                      _mm_loadu_si128((const __m128i *)mn8)))));
+            __m512i X[4];
+            q8x16_transpose4(o[i].qs[j][0], none, X);
+            float *out = dst + QK_K * i + 32 * j;
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) {
+                q4kx16_store_row(out + c * ld, d1[c], m1[c], _mm512_castsi512_si128(X[c]));
+                q4kx16_store_row(out + (4 + c) * ld, d1[4 + c], m1[4 + c], _mm512_extracti32x4_epi32(X[c], 1));
+                q4kx16_store_row(out + (8 + c) * ld, d1[8 + c], m1[8 + c], _mm512_extracti32x4_epi32(X[c], 2));
+                q4kx16_store_row(out + (12 + c) * ld, d1[12 + c], m1[12 + c], _mm512_extracti32x4_epi32(X[c], 3));
+            }
+        }
+    }
+}

@@ -242,6 +242,7 @@ void qt_q4_Kx16_get_block(const void *group, int r, int64_t i, block_q4_K *out);
 /* Row r (0..15) of a group as floats (k values), bit-identical to Q4_K's to_float. */
 void qt_q4_Kx16_row_to_float(const void *group, int r, float *dst, int64_t k);
 void qt_q4_Kx16_group_to_float(const void *group, float *dst, int64_t ld, int64_t k);
+void qt_avx512_q4_Kx16_group_to_float(const void *group, float *dst, int64_t ld, int64_t k);
 /* f32-activation dot of row r of a group with x (mm_ctx_set_exact's kernel). */
 float qt_q4_Kx16_row_dot(const void *group, int r, const float *x, int64_t k);
 /* out[r] = row r of the group dotted with act_q8_K activations xq (k inputs):
