@@ -81,37 +81,31 @@ void ops_row_scale(float *s, int64_t n, float c) {
     }
 }
 
-void ops_row_qk(float *s, const float *q, const float *k, int64_t ld, int64_t n, int hd, float c) {
+void ops_row_qk_heads(float *s, int64_t ss, const float *q, int nh, int G, const float *k, int64_t ld, int64_t n,
+                      int hd, float c) {
     if (cpu_level() >= CPU_AVX512) {
-        ops_row_qk_avx512(s, q, k, ld, n, hd, c);
+        ops_row_qk_heads_avx512(s, ss, q, nh, G, k, ld, n, hd, c);
         return;
     }
-    for (int64_t j = 0; j < n; j++) s[j] = c * ops_row_dot(q, k + j * ld, hd);
-}
-
-void ops_row_pv(float *o, const float *p, const float *v, int64_t ld, int64_t n, int hd) {
-    if (cpu_level() >= CPU_AVX512) {
-        ops_row_pv_avx512(o, p, v, ld, n, hd);
-        return;
-    }
-    memset(o, 0, sizeof(float) * (size_t)hd);
+    /* rows outer, as in the AVX-512 kernel: each row's slice is read front to back */
     for (int64_t j = 0; j < n; j++)
-        for (int d = 0; d < hd; d++) o[d] += p[j] * v[j * ld + d];
+        for (int h = 0; h < nh; h++)
+            s[h * ss + j] = c * ops_row_dot(q + (int64_t)h * hd, k + j * ld + (int64_t)(h / G) * hd, hd);
 }
 
-void ops_row_qk_heads(float *s, int64_t ss, const float *q, int nh, const float *k, int64_t ld, int64_t n, int hd,
-                      float c) {
-    int h = 0;
-    if (cpu_level() >= CPU_AVX512 && hd == 64)
-        for (; h + 4 <= nh; h += 4) ops_row_qk4_avx512(s + h * ss, ss, q + h * hd, k, ld, n, c);
-    for (; h < nh; h++) ops_row_qk(s + h * ss, q + h * hd, k, ld, n, hd, c);
-}
-
-void ops_row_pv_heads(float *o, const float *p, int64_t ss, int nh, const float *v, int64_t ld, int64_t n, int hd) {
-    int h = 0;
-    if (cpu_level() >= CPU_AVX512 && hd == 64)
-        for (; h + 4 <= nh; h += 4) ops_row_pv4_avx512(o + h * hd, p + h * ss, ss, v, ld, n);
-    for (; h < nh; h++) ops_row_pv(o + h * hd, p + h * ss, v, ld, n, hd);
+void ops_row_pv_heads(float *o, const float *p, int64_t ss, int nh, int G, const float *v, int64_t ld, int64_t n,
+                      int hd) {
+    if (cpu_level() >= CPU_AVX512) {
+        ops_row_pv_heads_avx512(o, p, ss, nh, G, v, ld, n, hd);
+        return;
+    }
+    memset(o, 0, sizeof(float) * (size_t)nh * (size_t)hd);
+    for (int64_t j = 0; j < n; j++)
+        for (int h = 0; h < nh; h++) {
+            const float pj = p[h * ss + j], *x = v + j * ld + (int64_t)(h / G) * hd;
+            float *oh = o + (int64_t)h * hd;
+            for (int d = 0; d < hd; d++) oh[d] += pj * x[d];
+        }
 }
 
 float ops_row_dot(const float *a, const float *b, int64_t n) {

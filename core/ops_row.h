@@ -25,24 +25,24 @@ void ops_row_sigmoid(float *s, const float *x, float k, int64_t n);
 /* The portable scalar exp all versions agree with (up to fma rounding). */
 float ops_row_exp1(float x);
 
-/* One query row against a key/value cache (decoding): rows of k and v are hd floats
- * ld apart. ops_row_qk: s[j] = c * dot(q, k + j ld) for j < n. ops_row_pv: o[0..hd) =
- * sum over j < n of p[j] * (v + j ld)[0..hd). */
-void ops_row_qk(float *s, const float *q, const float *k, int64_t ld, int64_t n, int hd, float c);
-void ops_row_pv(float *o, const float *p, const float *v, int64_t ld, int64_t n, int hd);
-/* The same for nh query heads sharing one key/value head (grouped-query attention):
- * head h's query is q + h hd, its scores s + h ss, its probabilities p + h ss, its
- * output o + h hd. Each cache row is read once for all the heads, not nh times. */
-void ops_row_qk_heads(float *s, int64_t ss, const float *q, int nh, const float *k, int64_t ld, int64_t n, int hd,
-                      float c);
-void ops_row_pv_heads(float *o, const float *p, int64_t ss, int nh, const float *v, int64_t ld, int64_t n, int hd);
+/* One query row against a slice of a key/value cache (decoding). The slice holds
+ * nh / G key/value heads of hd floats at the start of each cache row, rows ld floats
+ * apart; query head h (q + h hd) reads key/value head h / G, so G consecutive query
+ * heads share one (grouped-query attention; G = 1 is plain multi-head). Each cache row
+ * is read once for all the heads.
+ * ops_row_qk_heads: s[h ss + j] = c * dot(q + h hd, k + j ld + (h / G) hd) for j < n.
+ * ops_row_pv_heads: o[h hd .. h hd + hd) = sum over j < n of p[h ss + j] * (v + j ld +
+ * (h / G) hd)[0..hd). nh must be a multiple of G. */
+void ops_row_qk_heads(float *s, int64_t ss, const float *q, int nh, int G, const float *k, int64_t ld, int64_t n,
+                      int hd, float c);
+void ops_row_pv_heads(float *o, const float *p, int64_t ss, int nh, int G, const float *v, int64_t ld, int64_t n,
+                      int hd);
 
 /* The per-ISA implementations behind the dispatch (same contracts). */
-void ops_row_qk_avx512(float *s, const float *q, const float *k, int64_t ld, int64_t n, int hd, float c);
-void ops_row_pv_avx512(float *o, const float *p, const float *v, int64_t ld, int64_t n, int hd);
-/* four heads of 64 at once (the grouped path's kernel) */
-void ops_row_qk4_avx512(float *s, int64_t ss, const float *q, const float *k, int64_t ld, int64_t n, float c);
-void ops_row_pv4_avx512(float *o, const float *p, int64_t ss, const float *v, int64_t ld, int64_t n);
+void ops_row_qk_heads_avx512(float *s, int64_t ss, const float *q, int nh, int G, const float *k, int64_t ld,
+                             int64_t n, int hd, float c);
+void ops_row_pv_heads_avx512(float *o, const float *p, int64_t ss, int nh, int G, const float *v, int64_t ld,
+                             int64_t n, int hd);
 float ops_row_add_max_avx512(float *s, const float *bias, int64_t n);
 float ops_row_exp_sum_avx512(float *s, int64_t n, float mx);
 void ops_row_scale_avx512(float *s, int64_t n, float c);

@@ -238,18 +238,19 @@ static void test_attention(const char *name, pool_t *pool) {
     free(bias), free(out), free(att), free(dq), free(dk), free(dv), free(scratch);
 }
 
-/* Results must not depend on the pool size: the same attention forward and backward
- * (several 64-row blocks, GQA, causal with offset, -inf bias) run serially and on
- * pools of 2 and 3 threads must agree bit for bit. */
-/* Decoding (one query row) takes its own path: a unit per key/value head, four
- * 64-wide query heads per cache row. Each row decoded alone must match that row of
- * the batched call (GQA 9/3 and 8/1 groups, causal offset, -inf bias; 1e-5), and be
- * the same bits on pools of 1, 2 and 3 threads. */
+/* Decoding (one query row) takes its own path: a unit per run of key/value heads,
+ * the cache rows outer (ops_row_qk_heads / ops_row_pv_heads). Each row decoded alone
+ * must match that row of the batched call (1e-5) and be the same bits on pools of 1, 2
+ * and 3 threads, for GQA groups of 3 (head by head) and 8 (the four-head 64-wide
+ * kernels), runs of single heads (16/16 of 64: four units of four heads; 12/12 of 40:
+ * four of three, widths off the 16-float vector), pairs (16/8 of 32), a causal offset
+ * and a -inf bias. A row with every key masked (all -inf bias, or a causal limit
+ * before the first key) attends to nothing: zeros in the pattern and the output. */
 static void test_attention_decode_rows(void) {
-    enum { NQ = 5, NK = 77, HD = 64, POS0 = 72 };
-    const int groups[2][2] = {{9, 3}, {8, 1}};
-    for (int gi = 0; gi < 2; gi++) {
-        const int H = groups[gi][0], KVH = groups[gi][1];
+    enum { NQ = 5, NK = 77, POS0 = 72 };
+    const int shapes[5][3] = {{9, 3, 64}, {8, 1, 64}, {16, 16, 64}, {12, 12, 40}, {16, 8, 32}};
+    for (int gi = 0; gi < 5; gi++) {
+        const int H = shapes[gi][0], KVH = shapes[gi][1], HD = shapes[gi][2];
         const int64_t nq = (int64_t)NQ * H * HD, nkv = (int64_t)NK * KVH * HD, na = (int64_t)H * NQ * NK;
         float *q = malloc((size_t)nq * sizeof(float)), *k = malloc((size_t)nkv * sizeof(float));
         float *v = malloc((size_t)nkv * sizeof(float)), *bias = malloc((size_t)NQ * NK * sizeof(float));
@@ -282,16 +283,33 @@ static void test_attention_decode_rows(void) {
                     worst = fmax(worst, fabs((double)x - y));
                 }
             }
-        CHECK_MSG(worst <= 1e-5, "decode rows vs batched attention, %d/%d heads: max difference %.3g", H, KVH, worst);
+        CHECK_MSG(worst <= 1e-5, "decode rows vs batched attention, %d/%d heads of %d: max difference %.3g", H, KVH, HD,
+                  worst);
         for (int r = 1; r < 3; r++) {
-            CHECK(memcmp(o1[0], o1[r], sizeof(float) * (size_t)(NQ * H * HD)) == 0);
-            CHECK(memcmp(a1[0], a1[r], sizeof(float) * (size_t)(NQ * H * NK)) == 0);
+            CHECK_MSG(memcmp(o1[0], o1[r], sizeof(float) * (size_t)(NQ * H * HD)) == 0,
+                      "decode output, %d/%d heads of %d: pool of %d differs from serial", H, KVH, HD, r + 1);
+            CHECK_MSG(memcmp(a1[0], a1[r], sizeof(float) * (size_t)(NQ * H * NK)) == 0,
+                      "decode pattern, %d/%d heads of %d: pool of %d differs from serial", H, KVH, HD, r + 1);
+        }
+        for (int64_t j = 0; j < NK; j++) bias[j] = -INFINITY;
+        for (int m = 0; m < 2; m++) { /* all keys knocked out; causal limit before key 0 */
+            memset(o1[0], 0x7f, sizeof(float) * (size_t)(H * HD));
+            memset(a1[0], 0x7f, sizeof(float) * (size_t)(H * NK));
+            ops_attention_fwd(o1[0], a1[0], q, k, v, 1, NK, H, KVH, HD, m ? -1 : POS0, true, m ? NULL : bias, NULL);
+            int nonzero = 0;
+            for (int64_t i = 0; i < H * HD; i++) nonzero += o1[0][i] != 0.0f;
+            for (int64_t i = 0; i < (int64_t)H * NK; i++) nonzero += a1[0][i] != 0.0f;
+            CHECK_MSG(nonzero == 0, "fully masked decode row, %d/%d heads of %d (%s): %d non-zeros", H, KVH, HD,
+                      m ? "causal" : "bias", nonzero);
         }
         for (int r = 0; r < 3; r++) free(o1[r]), free(a1[r]);
         free(q), free(k), free(v), free(bias), free(out), free(att);
     }
 }
 
+/* Results must not depend on the pool size: the same attention forward and backward
+ * (several 64-row blocks, GQA, causal with offset, -inf bias) run serially and on
+ * pools of 2 and 3 threads must agree bit for bit. */
 static void test_attention_threads(void) {
     enum { NQ = 130, NK = 141, H = 4, KVH = 2, HD = 32, POS0 = 11 };
     const int64_t nq = (int64_t)NQ * H * HD, nkv = (int64_t)NK * KVH * HD, na = (int64_t)H * NQ * NK;

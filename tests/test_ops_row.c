@@ -1,7 +1,8 @@
 /* test_ops_row.c — the softmax row kernels of core/ops_row.h, every ISA version the
  * machine supports, against double-precision references: exp to a few ulp over the
  * whole range softmax uses (and exactly 0 below ln(2^-126) and for -inf), max, sums,
- * dot products and the softmax backward on lengths that exercise every tail. */
+ * dot products and the softmax backward on lengths that exercise every tail, and the
+ * decoding attention kernels. */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -108,15 +109,17 @@ static void test_impl(const row_impl *im) {
 }
 
 /* Worst relative error (to the sum of |terms|) of nh heads' scores s + h ss against
- * c * q_h . k_j in double; q_h = q + h hd, key rows ld apart. */
-static double qk_error(const float *s, int64_t ss, const float *q, int nh, int hd, const float *kv, int64_t ld,
+ * c * q_h . k_j in double; q_h = q + h hd, head h reads key head h / G, the key heads
+ * hd floats apart at the start of rows ld apart. */
+static double qk_error(const float *s, int64_t ss, const float *q, int nh, int G, int hd, const float *kv, int64_t ld,
                        int64_t n, double c) {
     double worst = 0;
     for (int h = 0; h < nh; h++)
         for (int64_t j = 0; j < n; j++) {
+            const float *k = kv + j * ld + (int64_t)(h / G) * hd;
             double ref = 0, mag = 0;
             for (int d = 0; d < hd; d++) {
-                const double x = (double)q[h * hd + d] * kv[j * ld + d];
+                const double x = (double)q[h * hd + d] * k[d];
                 ref += x, mag += fabs(x);
             }
             worst = fmax(worst, fabs(s[h * ss + j] - c * ref) / (c * mag + 1e-30));
@@ -125,14 +128,14 @@ static double qk_error(const float *s, int64_t ss, const float *q, int nh, int h
 }
 
 /* The same for outputs o + h hd against sum_j p[h ss + j] v_j. */
-static double pv_error(const float *o, const float *p, int64_t ss, int nh, int hd, const float *kv, int64_t ld,
+static double pv_error(const float *o, const float *p, int64_t ss, int nh, int G, int hd, const float *kv, int64_t ld,
                        int64_t n) {
     double worst = 0;
     for (int h = 0; h < nh; h++)
         for (int d = 0; d < hd; d++) {
             double ref = 0, mag = 0;
             for (int64_t j = 0; j < n; j++) {
-                const double x = (double)p[h * ss + j] * kv[j * ld + d];
+                const double x = (double)p[h * ss + j] * kv[j * ld + (int64_t)(h / G) * hd + d];
                 ref += x, mag += fabs(x);
             }
             worst = fmax(worst, fabs(o[h * hd + d] - ref) / (mag + 1e-30));
@@ -140,64 +143,53 @@ static double pv_error(const float *o, const float *p, int64_t ss, int nh, int h
     return worst;
 }
 
-typedef void (*qk_fn)(float *, const float *, const float *, int64_t, int64_t, int, float);
-typedef void (*pv_fn)(float *, const float *, const float *, int64_t, int64_t, int);
+typedef void (*qk_fn)(float *, int64_t, const float *, int, int, const float *, int64_t, int64_t, int, float);
+typedef void (*pv_fn)(float *, const float *, int64_t, int, int, const float *, int64_t, int64_t, int);
 
-/* The decoding attention kernels against double sums: every key-block tail (n % 16)
- * and head widths that are and are not multiples of 16 and of 64, rows ld apart. */
-static void test_decode(const char *name, qk_fn qk, pv_fn pv) {
-    enum { NMAX = 70, HMAX = 200 };
-    static float q[HMAX], kv[NMAX * (HMAX + 8)], s[NMAX + 1], o[HMAX + 1];
-    const int hds[] = {64, 128, 7, 16, 80, 200};
-    const int64_t ns[] = {1, 2, 15, 16, 17, 33, 70};
-    for (size_t a = 0; a < sizeof hds / sizeof *hds; a++)
-        for (size_t b = 0; b < sizeof ns / sizeof *ns; b++) {
-            const int hd = hds[a];
-            const int64_t n = ns[b], ld = hd + 8;
-            for (int d = 0; d < hd; d++) q[d] = sinf(0.37f * (float)d + (float)hd);
-            for (int64_t i = 0; i < n * ld; i++) kv[i] = cosf(0.11f * (float)i) * (i % 5 == 0 ? 3.0f : 1.0f);
-            s[n] = o[hd] = 1234.0f;
-            qk(s, q, kv, ld, n, hd, 0.125f);
-            double worst = qk_error(s, 0, q, 1, hd, kv, ld, n, 0.125);
-            CHECK_MSG(worst <= 1e-6, "%s qk hd %d n %ld: relative error %.3g", name, hd, (long)n, worst);
-            CHECK_MSG(s[n] == 1234.0f, "%s qk hd %d n %ld wrote past the scores", name, hd, (long)n);
-            for (int64_t j = 0; j < n; j++) s[j] = 1.0f / (float)(j + 1);
-            pv(o, s, kv, ld, n, hd);
-            worst = pv_error(o, s, 0, 1, hd, kv, ld, n);
-            CHECK_MSG(worst <= 1e-6, "%s pv hd %d n %ld: relative error %.3g", name, hd, (long)n, worst);
-            CHECK_MSG(o[hd] == 1234.0f, "%s pv hd %d n %ld wrote past the output", name, hd, (long)n);
-        }
+/* One shape: buffers are allocated to size (the cache ends where the last row's slice
+ * ends) so the sanitizers see any access outside them; one float past each head's
+ * scores and past the outputs must stay untouched. */
+static void check_decode(const char *name, qk_fn qk, pv_fn pv, int nh, int G, int hd, int64_t n, uint64_t *rng) {
+    const int w = nh / G * hd;
+    const int64_t ld = w + 8, ss = n + 1;
+    float *q = malloc(sizeof(float) * (size_t)(nh * hd)), *kv = malloc(sizeof(float) * (size_t)((n - 1) * ld + w));
+    float *s = malloc(sizeof(float) * (size_t)(nh * ss)), *o = malloc(sizeof(float) * (size_t)(nh * hd + 1));
+    for (int i = 0; i < nh * hd; i++) q[i] = test_rndf(rng);
+    for (int64_t i = 0; i < (n - 1) * ld + w; i++) kv[i] = test_rndf(rng) * (i % 5 == 0 ? 3.0f : 1.0f);
+    for (int h = 0; h < nh; h++) s[h * ss + n] = 1234.0f;
+    qk(s, ss, q, nh, G, kv, ld, n, hd, 0.125f);
+    double worst = qk_error(s, ss, q, nh, G, hd, kv, ld, n, 0.125);
+    CHECK_MSG(worst <= 1e-6, "%s qk heads %d G %d hd %d n %ld: relative error %.3g", name, nh, G, hd, (long)n, worst);
+    for (int h = 0; h < nh; h++) {
+        CHECK_MSG(s[h * ss + n] == 1234.0f, "%s qk heads %d G %d hd %d n %ld wrote past the scores", name, nh, G, hd,
+                  (long)n);
+        for (int64_t j = 0; j < n; j++) s[h * ss + j] = 1.0f / (float)(j + h + 1);
+    }
+    o[nh * hd] = 1234.0f;
+    pv(o, s, ss, nh, G, kv, ld, n, hd);
+    worst = pv_error(o, s, ss, nh, G, hd, kv, ld, n);
+    CHECK_MSG(worst <= 1e-6, "%s pv heads %d G %d hd %d n %ld: relative error %.3g", name, nh, G, hd, (long)n, worst);
+    CHECK_MSG(o[nh * hd] == 1234.0f, "%s pv heads %d G %d hd %d n %ld wrote past the output", name, nh, G, hd,
+              (long)n);
+    free(q), free(kv), free(s), free(o);
 }
 
-/* The grouped versions (several query heads per cache row; four-head kernels for
- * 64-wide heads, the per-head path for the rest) equal double sums for every head. */
-static void test_decode_heads(void) {
-    enum { NMAX = 70, HD = 80, NH = 9 };
-    static float q[NH * HD], kv[NMAX * 96], s[NH * (NMAX + 1)], o[NH * HD + 1];
-    const int hds[] = {64, 80};
-    const int nhs[] = {1, 4, 8, 9};
-    const int64_t ns[] = {1, 16, 17, 70};
-    for (size_t a = 0; a < 2; a++)
-        for (size_t b = 0; b < 4; b++)
-            for (size_t c = 0; c < 4; c++) {
-                const int hd = hds[a], nh = nhs[b];
-                const int64_t n = ns[c], ld = 96, ss = n + 1;
-                for (int i = 0; i < nh * hd; i++) q[i] = sinf(0.37f * (float)i + 1.0f);
-                for (int64_t i = 0; i < n * ld; i++) kv[i] = cosf(0.11f * (float)i);
-                for (int h = 0; h < nh; h++) s[h * ss + n] = 1234.0f;
-                ops_row_qk_heads(s, ss, q, nh, kv, ld, n, hd, 0.5f);
-                double worst = qk_error(s, ss, q, nh, hd, kv, ld, n, 0.5);
-                CHECK_MSG(worst <= 1e-6, "qk_heads hd %d heads %d n %ld: relative error %.3g", hd, nh, (long)n, worst);
-                for (int h = 0; h < nh; h++) {
-                    CHECK(s[h * ss + n] == 1234.0f);
-                    for (int64_t j = 0; j < n; j++) s[h * ss + j] = 1.0f / (float)(j + h + 1);
-                }
-                o[nh * hd] = 1234.0f;
-                ops_row_pv_heads(o, s, ss, nh, kv, ld, n, hd);
-                worst = pv_error(o, s, ss, nh, hd, kv, ld, n);
-                CHECK_MSG(worst <= 1e-6, "pv_heads hd %d heads %d n %ld: relative error %.3g", hd, nh, (long)n, worst);
-                CHECK(o[nh * hd] == 1234.0f);
-            }
+/* The decoding kernels against double sums: every key tail (n % 4 and n % 16), blocks
+ * of q.k rows (16 to 256 a block), head widths that are and are not multiples of 16
+ * and of 64; single heads, runs of independent heads, more than 16 heads (two passes
+ * of q.k), groups that share a key/value head four at a time (the 64-wide grouped
+ * kernels) and groups that do not (G = 2, 3). */
+static void test_decode(const char *name, qk_fn qk, pv_fn pv) {
+    static const int hds[] = {64, 128, 7, 16, 80, 200};
+    static const int shapes[][2] = {{1, 1}, {3, 1}, {8, 1}, {17, 1}, {4, 4}, {8, 8}, {12, 4}, {8, 2}, {6, 3}};
+    uint64_t rng = 0x5eed;
+    for (size_t a = 0; a < sizeof hds / sizeof *hds; a++)
+        for (size_t b = 0; b < sizeof shapes / sizeof *shapes; b++) {
+            for (int64_t n = 1; n <= 17; n++) check_decode(name, qk, pv, shapes[b][0], shapes[b][1], hds[a], n, &rng);
+            check_decode(name, qk, pv, shapes[b][0], shapes[b][1], hds[a], 33, &rng);
+            check_decode(name, qk, pv, shapes[b][0], shapes[b][1], hds[a], 70, &rng);
+            if (shapes[b][0] <= 3) check_decode(name, qk, pv, shapes[b][0], shapes[b][1], hds[a], 301, &rng);
+        }
 }
 
 int main(void) {
@@ -212,8 +204,7 @@ int main(void) {
     test_impl(&dispatch);
     if (cpu_level_hw() >= CPU_AVX2) test_impl(&avx2);
     if (cpu_level_hw() >= CPU_AVX512) test_impl(&avx512);
-    test_decode(cpu_level_name(cpu_level()), ops_row_qk, ops_row_pv);
-    if (cpu_level_hw() >= CPU_AVX512) test_decode("avx512", ops_row_qk_avx512, ops_row_pv_avx512);
-    test_decode_heads();
+    test_decode(cpu_level_name(cpu_level()), ops_row_qk_heads, ops_row_pv_heads);
+    if (cpu_level_hw() >= CPU_AVX512) test_decode("avx512", ops_row_qk_heads_avx512, ops_row_pv_heads_avx512);
     return test_result("test_ops_row");
 }
