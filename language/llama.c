@@ -145,7 +145,9 @@ err_code lm_model_repack(lm_model_t *m, pool_t *pool, err_t *err) {
         const tensor_t **mats[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
         for (size_t i = 0; i < sizeof mats / sizeof *mats; i++) pack_take(&p, mats[i]);
     }
-    if (!m->w.tied) pack_take(&p, &m->w.output);
+    /* a tied head is the embedding table too: its rows are looked up through
+     * mm_dequant_rows, which reads the packed form */
+    pack_take(&p, m->w.tied ? &m->w.token_embd : &m->w.output);
     if (p.n == 0) goto done;
     void *map = mmap(NULL, p.total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     m->packed = calloc((size_t)p.n, sizeof(tensor_t));
@@ -166,6 +168,7 @@ err_code lm_model_repack(lm_model_t *m, pool_t *pool, err_t *err) {
         *p.slot[i] = &m->packed[i];
         off += p.bytes[i];
     }
+    if (m->w.tied) m->w.output = m->w.token_embd;
 done:
     free(p.slot);
     free(p.bytes);

@@ -106,7 +106,7 @@ typedef struct {
     size_t pack_len;
 } lm_model_t;
 
-/* Repacks the Q4_K and Q8_0 matrices (Q/K/V/O, MLP, an untied output head) into the
+/* Repacks the Q4_K and Q8_0 matrices (Q/K/V/O, MLP, the output head, tied or not) into the
  * decode layouts of mm_pack when the CPU takes them: decoding gets faster (Q4_K
  * ~1.3x in fast memory; Q8_0's kernel ~2x from cache), loading pays
  * one copy of those weights (on this project's VM fresh memory costs ~1 s/GB). The
