@@ -40,8 +40,8 @@ static void usage(FILE *f) {
             "  --exact              f32 activations when decoding with quantized weights (default:\n"
             "                       8-bit activations and integer dots, as llama.cpp)\n"
             "  --no-repack          keep Q4_K/Q8_0 weights in the file's layout (default: repack them\n"
-            "                       16 rows at a time on AVX512-VNNI CPUs for ~1.3x faster decoding,\n"
-            "                       at the cost of copying them once when loading)\n"
+            "                       16 rows at a time on AVX512-VNNI CPUs for 1.1-1.3x faster\n"
+            "                       decoding, at the cost of copying them once when loading)\n"
             "  --json               print answer, token ids, log-probabilities, image span, timings\n"
             "  --logits-out F.npy   write the logits at the last prompt position (float32 [n_vocab])\n");
 }
