@@ -214,6 +214,36 @@ int main(void) {
         free(X);
     }
 
+    /* f32-activation decode dots each row in segments of ~2 KB (matmul.c): rows of
+     * several segments and a short last one (F16 2500 = 1024 + 1024 + 452; F32 1300 =
+     * 512 + 512 + 276; Q4_K 3840 = 3584 + 256 in exact mode) against the double
+     * reference, n = 1..4, with a bias */
+    {
+        static const struct { int type; int64_t k; } segs[] = {{QT_F16, 2500}, {QT_F32, 1300}, {QT_BF16, 2500}, {QT_Q4_K, 3840}};
+        const int64_t m = 70;
+        mm_ctx_set_exact(c2, 1);
+        for (size_t si = 0; si < sizeof segs / sizeof *segs; si++) {
+            const int t = segs[si].type;
+            const int64_t k = segs[si].k;
+            void *wq = make_weights(t, m, k);
+            tensor_t W = {.name = "w.seg", .type = t, .n_dims = 2, .ne = {k, m, 1, 1}, .data = wq};
+            float *Wd = malloc((size_t)(m * k) * sizeof(float)), *X = malloc((size_t)(4 * k) * sizeof(float));
+            float *Y = malloc((size_t)(4 * m) * sizeof(float)), *bias = malloc((size_t)m * sizeof(float));
+            double *ref = malloc((size_t)(4 * m) * sizeof(double)), *mag = malloc((size_t)(4 * m) * sizeof(double));
+            mm_dequant_rows(&W, 0, m, Wd);
+            for (int64_t i = 0; i < 4 * k; i++) X[i] = rndf();
+            for (int64_t r = 0; r < m; r++) bias[r] = rndf();
+            for (int64_t n = 1; n <= 4; n++) {
+                reference(ref, mag, X, Wd, bias, n, m, k);
+                CHECK_OK(mm_linear(c2, Y, X, n, k, &W, bias, &err), &err);
+                char what[64];
+                snprintf(what, sizeof what, "segments %s k=%lld n=%lld", qt_get(t)->name, (long long)k, (long long)n);
+                CHECK(check_against(what, Y, ref, mag, n * m, k) == 0);
+            }
+            free(wq), free(Wd), free(X), free(Y), free(bias), free(ref), free(mag);
+        }
+    }
+
     /* mm_linear_multi: weights of different types (three activation layouts plus
      * f32 activations) sharing one input give, bit for bit, what mm_linear gives for
      * each alone, for decode (one dispatch) and prefill sizes and 1-3 threads */
