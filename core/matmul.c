@@ -148,8 +148,8 @@ typedef struct {
     const qt_pack_traits *packed; /* a 16-row layout: rows go in groups of 16 */
     qt_dot_fn dot;                /* f32-activation kernel, when ik is NULL */
     const qt_int_kernel *ik;      /* integer kernel (for packed weights: non-NULL = integer path) */
-    int64_t seg;                  /* inputs per prefetch step of the f32-activation path */
-    int type;
+    int64_t seg;                  /* inputs per prefetch step of the f32-activation path, */
+    size_t seg_bytes;             /* and their bytes */
     const unsigned char *act;
     size_t act_bytes;
     int64_t rows;
@@ -218,12 +218,11 @@ static void gemv_rows(const gemv_job *j, const gemv_part *p, int64_t lo, int64_t
                 p->Y[i * p->m + r] = p->ik->vdot(row, p->act + (size_t)i * p->act_bytes, j->k) + b;
         } else {
             float acc[MM_GEMV_MAX] = {0};
-            const size_t seg_bytes = qt_row_size(p->type, p->seg);
             for (int64_t s0 = 0; s0 < j->k; s0 += p->seg) {
                 const int64_t len = j->k - s0 < p->seg ? j->k - s0 : p->seg;
-                const unsigned char *w = row + (size_t)(s0 / p->seg) * seg_bytes;
+                const unsigned char *w = row + (size_t)(s0 / p->seg) * p->seg_bytes;
                 const char *pf = (const char *)w + MM_SEG_AHEAD;
-                const char *pf_end = pf + seg_bytes < end ? pf + seg_bytes : end;
+                const char *pf_end = pf + p->seg_bytes < end ? pf + p->seg_bytes : end;
                 for (; pf < pf_end; pf += 64) __builtin_prefetch(pf, 0, 3);
                 for (int64_t i = 0; i < j->n; i++) acc[i] += p->dot(w, j->X + i * j->k + s0, len);
             }
@@ -355,8 +354,9 @@ static err_code gemv_multi(mm_ctx_t *c, const float *X, int64_t n, int64_t k, co
         p->row_bytes = w_row_bytes(out[i].W, k);
         const qt_traits *tr = qt_get(out[i].W->type);
         p->dot = tr->dot;
-        p->type = out[i].W->type;
-        p->seg = (int64_t)(MM_SEG_BYTES / tr->type_size > 0 ? MM_SEG_BYTES / tr->type_size : 1) * tr->block_size;
+        const size_t seg_blocks = MM_SEG_BYTES / tr->type_size > 0 ? MM_SEG_BYTES / tr->type_size : 1;
+        p->seg = (int64_t)seg_blocks * tr->block_size;
+        p->seg_bytes = seg_blocks * tr->type_size;
         if (p->ik) {
             p->act_bytes = qt_act_row_size(kinds[i], k);
             p->act = (const unsigned char *)c->act + off[kinds[i]];
