@@ -140,13 +140,8 @@ AVX512 float qt_avx512_dot_q6_K(const void *row, const float *x, int64_t n) {
     return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
-/* All 16 rows of a block_q8_0x16 group as floats (row r at dst + r ld). Per
- * 32-input block the 8 vectors of 16 dwords (dword r: 4 bytes of row r) are
- * transposed in two unpack stages, after which 128-bit lane j of X[c] holds row
- * 4j + c's first 16 bytes and of Y[c] its last 16. Same bits as Q8_0's to_float
- * (q * d, one rounding). */
-/* Vectors l = 0..3 at q (64 bytes apart, dword r: 4 bytes of row r, flipped back to
- * signed) -> t[c] with row 4j + c's 16 bytes in 128-bit lane j. Inlined into
+/* Vectors l = 0..3 at q (64 bytes apart, dword r: 4 bytes of row r), each xor'ed
+ * with flip -> t[c] with row 4j + c's 16 bytes in 128-bit lane j. Inlined into
  * registers: an indexed array of vectors made the compiler spill every load. */
 AVX512 static inline void q8x16_transpose4(const uint8_t *q, __m512i flip, __m512i t[4]) {
     const __m512i w0 = _mm512_xor_si512(_mm512_loadu_si512((const void *)q), flip);
@@ -168,6 +163,11 @@ AVX512 static inline void q8x16_store_row(float *out, const float *d, __m128i a,
     _mm512_storeu_ps(out + 16, _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(b)), dr));
 }
 
+/* All 16 rows of a block_q8_0x16 group as floats (row r at dst + r ld). Per
+ * 32-input block the 8 vectors of 16 dwords (dword r: 4 bytes of row r) are
+ * transposed in two unpack stages, after which 128-bit lane j of X[c] holds row
+ * 4j + c's first 16 bytes and of Y[c] its last 16. Same bits as Q8_0's to_float
+ * (q * d, one rounding). */
 AVX512 void qt_avx512_q8_0x16_group_to_float(const void *group, float *dst, int64_t ld, int64_t k) {
     const block_q8_0x16 *o = group;
     const __m512i flip = _mm512_set1_epi8((char)0x80);

@@ -158,11 +158,17 @@ void qt_q8_0x16_get_block(const void *group, int r, int64_t i, block_q8_0 *out) 
     const block_q8_0x16 *o = (const block_q8_0x16 *)group + i / 2;
     const int h = (int)(i % 2);
     out->d = o->d[h][r];
-    for (int e = 0; e < 32; e++) out->qs[e] = (int8_t)(o->qs[h][e / 4][4 * r + e % 4] ^ 0x80);
+    for (int l = 0; l < 8; l++) {
+        uint32_t u;
+        memcpy(&u, &o->qs[h][l][4 * r], 4);
+        u ^= 0x80808080u;
+        memcpy(out->qs + 4 * l, &u, 4);
+    }
 }
 
 /* Q8_0 blocks unpacked per call of the plain kernels (1088 bytes of stack). */
 #define UNPACK_Q8_BLOCKS 32
+_Static_assert(UNPACK_Q8_BLOCKS % 4 == 0, "batches start at an act_q8_32x4 group");
 
 static int64_t unpack_batch_q8(const void *group, int r, int64_t i0, int64_t nb, block_q8_0 *tmp) {
     const int64_t n = nb - i0 < UNPACK_Q8_BLOCKS ? nb - i0 : UNPACK_Q8_BLOCKS;
@@ -170,22 +176,19 @@ static int64_t unpack_batch_q8(const void *group, int r, int64_t i0, int64_t nb,
     return n;
 }
 
-/* Directly, not through the block and Q8_0's to_float (q * d is one rounding either
- * way, so the bits are ggml's). Prefill takes whole groups (group_to_float). */
+/* Single rows only (embedding lookups, row ranges that do not start a group):
+ * prefill's tiles take whole groups (group_to_float). */
 void qt_q8_0x16_row_to_float(const void *group, int r, float *dst, int64_t k) {
-    const block_q8_0x16 *o = group;
-    for (int64_t i = 0; i < k / 64; i++)
-        for (int h = 0; h < 2; h++, dst += 32) {
-            const float d = qt_f16_to_f32(o[i].d[h][r]);
-            uint8_t q[32];
-            for (int l = 0; l < 8; l++) memcpy(q + 4 * l, &o[i].qs[h][l][4 * r], 4);
-            for (int e = 0; e < 32; e++) dst[e] = (float)(int8_t)(q[e] ^ 0x80) * d;
-        }
+    const qt_to_float_fn to_float = qt_get(QT_Q8_0)->to_float;
+    block_q8_0 tmp[UNPACK_Q8_BLOCKS];
+    for (int64_t i0 = 0; i0 < k / 32; i0 += UNPACK_Q8_BLOCKS)
+        to_float(tmp, dst + i0 * 32, unpack_batch_q8(group, r, i0, k / 32, tmp) * 32);
 }
 
-/* Prefill dequantizes every weight once per tile: row by row the packed form ran at
- * 0.8 ns per weight (0.22 with an AVX-512 gather per row) against 0.05 for the
- * file's rows; the whole group's transpose in registers is as fast as the file's. */
+/* Prefill dequantizes every weight once per tile: row by row through the block the
+ * packed form ran at 0.8 ns per weight (0.22 with an AVX-512 gather per row) against
+ * 0.05 for the file's rows; the whole group's transpose in registers is as fast as
+ * the file's. */
 void qt_q8_0x16_group_to_float(const void *group, float *dst, int64_t ld, int64_t k) {
     if (cpu_level() >= CPU_AVX512) {
         qt_avx512_q8_0x16_group_to_float(group, dst, ld, k);
@@ -203,18 +206,15 @@ float qt_q8_0x16_row_dot(const void *group, int r, const float *x, int64_t k) {
     return s;
 }
 
+/* The file layout's reference kernel on unpacked batches (whole activation groups:
+ * UNPACK_Q8_BLOCKS is a multiple of 4). */
 void qt_ref_vdot_q8_0x16(const void *group, const void *xq, int64_t k, float out[16]) {
     const act_q8_32x4 *a = xq;
+    block_q8_0 tmp[UNPACK_Q8_BLOCKS];
     for (int r = 0; r < 16; r++) {
         float s = 0;
-        for (int64_t i = 0; i < k / 32; i++) {
-            block_q8_0 b;
-            qt_q8_0x16_get_block(group, r, i, &b);
-            const int8_t *x = a[i / 4].qs + 32 * (i % 4);
-            int32_t sum = 0;
-            for (int e = 0; e < 32; e++) sum += b.qs[e] * x[e];
-            s += qt_f16_to_f32(b.d) * a[i / 4].d[i % 4] * (float)sum;
-        }
+        for (int64_t i0 = 0; i0 < k / 32; i0 += UNPACK_Q8_BLOCKS)
+            s += qt_ref_vdot_q8_0x4(tmp, a + i0 / 4, unpack_batch_q8(group, r, i0, k / 32, tmp) * 32);
         out[r] = s;
     }
 }
