@@ -12,6 +12,10 @@
 static const preset_t presets[] = {
     {"tiny", "a few MB: ViT 224px/16 width 64, 2 blocks; LLaMA 2 layers, width 64, 4/2 heads, vocab 512",
      224, 16, 64, 2, 4, 256, 64, false, 1e-5f, 512, 64, 2, 4, 2, 192, 512, 1e-5f, 10000.0f},
+    /* rows of 256 and 768 inputs, so every LM matrix takes Q4_K (tiny's fall back to Q4_0) and
+     * the 16-row decode layouts (tests/llamacpp compares these with llama.cpp) */
+    {"small", "~2 MB in Q4_K: the tiny ViT; LLaMA 2 layers, width 256, 8/2 heads, FFN 768, vocab 1024",
+     224, 16, 64, 2, 4, 256, 64, false, 1e-5f, 512, 256, 2, 8, 2, 768, 1024, 1e-5f, 10000.0f},
     {"tinyllama-clip-b", "CLIP ViT-B/16 224px (11 stored blocks) + TinyLlama-1.1B (22 layers, GQA 32/4)",
      224, 16, 768, 11, 12, 3072, 512, false, 1e-5f, 2048, 2048, 22, 32, 4, 5632, 32000, 1e-5f, 10000.0f},
     {"llava-1.5-7b", "CLIP ViT-L/14 336px (23 stored blocks) + LLaMA-7B (32 layers, 4096 wide, FFN 11008)",

@@ -131,7 +131,7 @@ int main(void) {
     CHECK(p && !strcmp(p->name, "tiny") && preset_find("nope") == NULL);
     int n_presets = 0;
     while (preset_at(n_presets)) n_presets++;
-    CHECK(n_presets == 3 && preset_find("tinyllama-clip-b") && preset_find("llava-1.5-7b"));
+    CHECK(n_presets == 4 && preset_find("small") && preset_find("tinyllama-clip-b") && preset_find("llava-1.5-7b"));
     /* Shapes of the real models (tensor counts as in llama.cpp's released files). */
     const preset_t *l7 = preset_find("llava-1.5-7b");
     CHECK(preset_lm_n_tensors(l7) == 291 && preset_mmproj_n_tensors(l7) == 377);
