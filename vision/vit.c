@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "../core/ops.h"
 #include "../core/quant.h"
 
@@ -350,6 +352,57 @@ static err_code emit(const hook_set_t *hs, const char *fmt, int layer, float *da
     return hook_emit(hs, name, data, nd, shape, 0, err);
 }
 
+/* FNV-1a over the bits of x: tells whether a hook edited a buffer in place. */
+static uint64_t bits_fnv(const float *x, int64_t n) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    const uint32_t *u = (const uint32_t *)(const void *)x;
+    for (int64_t i = 0; i < n; i++) h = (h ^ u[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* a_h = A_h V_h for every head, from the (edited) pattern: ops_attention_fwd has
+ * already multiplied the pattern it computed, so an edit to the pattern only reaches
+ * the block's output through this product. Heads are split over the pool; each is
+ * one single-threaded sgemm [N][N] x [N][hd] with row strides N and d. */
+typedef struct {
+    float *a;
+    const float *att, *v;
+    int64_t N;
+    int H, hd;
+} pv_job;
+
+static void pv_worker(void *arg, int ith, int nth) {
+    const pv_job *j = arg;
+    long lo, hi;
+    pool_split(j->H, ith, nth, &lo, &hi);
+    const int ld = j->H * j->hd;
+    for (long h = lo; h < hi; h++)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)j->N, j->hd, (int)j->N, 1.0f,
+                    j->att + h * j->N * j->N, (int)j->N, j->v + h * j->hd, ld, 0.0f, j->a + h * j->hd, ld);
+}
+
+/* The pattern hook point. Without a hook on it this is one branch; with one, the
+ * pattern is hashed before and after the callbacks and, when they changed it, the
+ * heads' outputs are recomputed from it (capturing alone costs two hashes). */
+static err_code emit_pattern(const hook_set_t *hs, int il, vit_state_t *st, int64_t H, int64_t N, int hd, pool_t *pool,
+                             err_t *err) {
+    if (!hs || hs->n == 0) return ERR_OK;
+    char name[HOOK_NAME_MAX];
+    if (!hook_wantf(hs, name, "v.blk.%d.attn.pattern", il)) return ERR_OK;
+    const int64_t n = H * N * N, shape[3] = {H, N, N};
+    const uint64_t before = bits_fnv(st->att, n);
+    err_code rc = hook_emit(hs, name, st->att, 3, shape, 0, err);
+    if (rc) return rc;
+    if (bits_fnv(st->att, n) != before) {
+        pv_job j = {st->a, st->att, st->v, N, (int)H, hd};
+        int saved = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+        pool_run(pool, pv_worker, &j);
+        openblas_set_num_threads(saved);
+    }
+    return ERR_OK;
+}
+
 static void add_inplace(float *x, const float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] += y[i];
 }
@@ -431,7 +484,7 @@ err_code vit_forward(const vit_t *v, vit_state_t *st, mm_ctx_t *mm, const float 
         if ((rc = emit(hooks, "v.blk.%d.attn.v", il, st->v, 2, N, d, 1, err))) return rc;
         ops_attention_fwd(st->a, st->att, st->q, st->k, st->v, N, N, (int)H, (int)H, c->head_dim, 0, false, NULL,
                           pool);
-        if ((rc = emit(hooks, "v.blk.%d.attn.pattern", il, st->att, 3, H, N, N, err))) return rc;
+        if ((rc = emit_pattern(hooks, il, st, H, N, c->head_dim, pool, err))) return rc;
         if ((rc = mm_linear(mm, st->o, st->a, N, d, b->o_w, b->o_b, err))) return rc;
         if ((rc = emit(hooks, "v.blk.%d.attn_out", il, st->o, 2, N, d, 1, err))) return rc;
         add_inplace(st->x, st->o, N * d);
