@@ -66,6 +66,19 @@ static void shape_text(const tensor_t *t, char *buf, size_t cap) {
         k += (size_t)snprintf(buf + k, cap - k, "%s%" PRId64, d ? " x " : "", t->ne[d]);
 }
 
+/* A key or tensor name from the file for one text line: bytes below 0x20 and 0x7f
+ * (a newline, a terminal escape) are shown as \xNN, so each entry stays on its line. */
+static const char *printable(const char *s, char *buf, size_t cap) {
+    size_t k = 0;
+    for (; *s && k + 8 < cap; s++) { /* room for one escape and "..." */
+        unsigned char c = (unsigned char)*s;
+        if (c < 0x20 || c == 0x7f) k += (size_t)snprintf(buf + k, cap - k, "\\x%02x", c);
+        else buf[k++] = (char)c;
+    }
+    snprintf(buf + k, cap - k, "%s", *s ? "..." : "");
+    return buf;
+}
+
 static const char *arch_of(const gguf_t *g, char *buf, size_t cap) {
     if (gguf_get_str(g, "general.architecture", buf, cap, NULL) != ERR_OK) snprintf(buf, cap, "?");
     return buf;
@@ -87,12 +100,12 @@ static void totals(const gguf_t *g, uint64_t *bytes, uint64_t *params) {
 }
 
 static void print_text(const gguf_t *g) {
-    char arch[64], line[1024], key[256];
+    char arch[64], line[1024], key[1024];
     arch_of(g, arch, sizeof arch);
     printf("file:          %s\n", gguf_path(g));
     printf("format:        GGUF v%u, %zu bytes, alignment %zu, data at byte %zu\n", gguf_version(g),
            gguf_file_size(g), gguf_alignment(g), gguf_data_offset(g));
-    printf("architecture:  %s\n", arch);
+    printf("architecture:  %s\n", printable(arch, key, sizeof key));
     int64_t ni = gguf_find_key(g, "general.name");
     if (ni >= 0) {
         gguf_kv_format(g, ni, line, sizeof line);
@@ -114,7 +127,8 @@ static void print_text(const gguf_t *g) {
     printf("\nmetadata (%" PRId64 " keys):\n", gguf_n_kv(g));
     for (int64_t i = 0; i < gguf_n_kv(g); i++) {
         gguf_kv_format(g, i, line, sizeof line);
-        printf("  %-44s %-6s %s\n", gguf_kv_key(g, i), gguf_type_name(gguf_kv_type(g, i)), line);
+        printf("  %-44s %-6s %s\n", printable(gguf_kv_key(g, i), key, sizeof key), gguf_type_name(gguf_kv_type(g, i)),
+               line);
     }
     printf("\ntensors (%" PRId64 "):\n", gguf_n_tensors(g));
     printf("  %-40s %-6s %-24s %14s\n", "name", "type", "shape", "bytes");
@@ -122,7 +136,8 @@ static void print_text(const gguf_t *g) {
         const tensor_t *t = gguf_tensor(g, i);
         char shape[96];
         shape_text(t, shape, sizeof shape);
-        printf("  %-40s %-6s %-24s %14zu\n", t->name, tensor_type_name(t->type), shape, t->nbytes);
+        printf("  %-40s %-6s %-24s %14zu\n", printable(t->name, key, sizeof key), tensor_type_name(t->type), shape,
+               t->nbytes);
     }
     uint64_t bytes, params;
     totals(g, &bytes, &params);
@@ -142,30 +157,37 @@ static cJSON *json_string(const char *s, size_t len) {
     return j;
 }
 
-static cJSON *json_elem(const gguf_t *g, int64_t i, uint64_t k, gguf_type t) {
-    if (t == GGUF_T_STRING) {
+/* A value as JSON: numbers, bools and strings as themselves; an array as
+ * {elem_type, length, head} with the first JSON_ARRAY_HEAD elements, nested arrays
+ * in the same form. */
+static cJSON *json_value(gguf_val_t v) {
+    if (v.type == GGUF_T_STRING) {
         size_t len;
-        const char *s = gguf_kv_strv(g, i, k, &len);
-        return s ? json_string(s, len) : cJSON_CreateNull();
+        const char *s = gguf_val_str(v, &len);
+        return json_string(s, len);
     }
-    if (t == GGUF_T_ARRAY) return cJSON_CreateNull(); /* nested arrays: length only */
-    double v = gguf_kv_num(g, i, k);
-    if (t == GGUF_T_BOOL) return cJSON_CreateBool(v != 0.0);
-    if (!isfinite(v)) return cJSON_CreateNull(); /* JSON has no inf/nan */
-    return cJSON_CreateNumber(v);
-}
-
-static cJSON *json_value(const gguf_t *g, int64_t i) {
-    gguf_type t = gguf_kv_type(g, i);
-    if (t != GGUF_T_ARRAY) return json_elem(g, i, 0, t);
+    if (v.type != GGUF_T_ARRAY) {
+        int64_t si;
+        uint64_t ui;
+        bool uns;
+        if (gguf_val_int(v, &si, &ui, &uns)) { /* exact digits, even beyond 2^53 */
+            char num[24];
+            if (uns) snprintf(num, sizeof num, "%" PRIu64, ui);
+            else snprintf(num, sizeof num, "%" PRId64, si);
+            return cJSON_CreateRaw(num);
+        }
+        double x = gguf_val_num(v);
+        if (v.type == GGUF_T_BOOL) return cJSON_CreateBool(x != 0.0);
+        if (!isfinite(x)) return cJSON_CreateNull(); /* JSON has no inf/nan */
+        return cJSON_CreateNumber(x);
+    }
     cJSON *o = cJSON_CreateObject();
-    gguf_type et = gguf_kv_arr_type(g, i);
-    uint64_t n = gguf_kv_arr_len(g, i);
-    cJSON_AddStringToObject(o, "elem_type", gguf_type_name(et));
+    uint64_t n = gguf_val_arr_len(v);
+    cJSON_AddStringToObject(o, "elem_type", gguf_type_name(gguf_val_arr_type(v)));
     cJSON_AddNumberToObject(o, "length", (double)n);
     cJSON *head = cJSON_AddArrayToObject(o, "head");
-    for (uint64_t k = 0; k < n && k < JSON_ARRAY_HEAD && et != GGUF_T_ARRAY; k++)
-        cJSON_AddItemToArray(head, json_elem(g, i, k, et));
+    gguf_val_t e;
+    for (uint64_t k = 0; k < JSON_ARRAY_HEAD && gguf_val_elem(v, k, &e); k++) cJSON_AddItemToArray(head, json_value(e));
     return o;
 }
 
@@ -184,7 +206,7 @@ static int print_json(const gguf_t *g) {
     for (; hp && hp->key; hp++) {
         snprintf(key, sizeof key, "%s.%s", arch, hp->key);
         int64_t i = gguf_find_key(g, key);
-        if (i >= 0) cJSON_AddItemToObject(hps, hp->key, json_value(g, i));
+        if (i >= 0) cJSON_AddItemToObject(hps, hp->key, json_value(gguf_kv_value(g, i)));
     }
     int64_t tk = gguf_find_key(g, "tokenizer.ggml.tokens");
     if (tk >= 0) cJSON_AddNumberToObject(hps, "vocab", (double)gguf_kv_arr_len(g, tk));
@@ -193,7 +215,7 @@ static int print_json(const gguf_t *g) {
         cJSON *m = cJSON_CreateObject();
         cJSON_AddStringToObject(m, "key", gguf_kv_key(g, i));
         cJSON_AddStringToObject(m, "type", gguf_type_name(gguf_kv_type(g, i)));
-        cJSON_AddItemToObject(m, "value", json_value(g, i));
+        cJSON_AddItemToObject(m, "value", json_value(gguf_kv_value(g, i)));
         cJSON_AddItemToArray(meta, m);
     }
     cJSON *ts = cJSON_AddArrayToObject(root, "tensors");
@@ -244,7 +266,7 @@ int cmd_info(int argc, char **argv) {
         }
     }
     if (!path) {
-        usage(stderr);
+        fprintf(stderr, "llava-mech info: no file given (usage: llava-mech info FILE.gguf [--json])\n");
         return 2;
     }
     gguf_t *g;

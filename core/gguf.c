@@ -483,7 +483,8 @@ err_code gguf_open(gguf_t **out, const char *path, err_t *err) {
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return err_set(err, ERR_IO, "%s: not a regular file", path);
+        return err_set(err, ERR_IO, "%s: %s (expected a GGUF file)", path,
+                       S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
     }
     gguf_t *g = calloc(1, sizeof *g);
     if (!g || !(g->path = strdup(path))) {
@@ -860,35 +861,129 @@ static void sb_scalar(sbuf *b, gguf_type t, const uint8_t *p) {
     }
 }
 
+/* ---- values of any depth ---- */
+
+static uint32_t rd32_at(const gguf_t *g, size_t off) {
+    uint32_t v;
+    memcpy(&v, g->base + off, 4);
+    return v;
+}
+
+static uint64_t rd64_at(const gguf_t *g, size_t off) {
+    uint64_t v;
+    memcpy(&v, g->base + off, 8);
+    return v;
+}
+
+/* Bytes the value of type t at off takes. Only called on validated values, whose
+ * nesting depth parse bounded (GGUF_MAX_DEPTH) and whose sizes all fit in the file. */
+static size_t value_size(const gguf_t *g, size_t off, gguf_type t) {
+    if (t == GGUF_T_STRING) return 8 + (size_t)rd64_at(g, off);
+    if (t != GGUF_T_ARRAY) return type_size_tab[t];
+    gguf_type et = (gguf_type)rd32_at(g, off);
+    uint64_t n = rd64_at(g, off + 4);
+    if (et != GGUF_T_STRING && et != GGUF_T_ARRAY) return 12 + (size_t)n * type_size_tab[et];
+    size_t p = off + 12;
+    for (uint64_t k = 0; k < n; k++) p += value_size(g, p, et);
+    return p - off;
+}
+
+gguf_val_t gguf_kv_value(const gguf_t *g, int64_t i) {
+    gguf_val_t v = {g, 0, GGUF_T_U8, -1};
+    if (i < 0 || i >= g->n_kv) return v;
+    const gguf_kv *kv = &g->kv[i];
+    v.type = kv->type;
+    v.off = kv->type == GGUF_T_ARRAY ? kv->val_off - 12 : kv->val_off;
+    v.kv = i;
+    return v;
+}
+
+gguf_type gguf_val_arr_type(gguf_val_t v) {
+    return v.type == GGUF_T_ARRAY ? (gguf_type)rd32_at(v.g, v.off) : v.type;
+}
+
+uint64_t gguf_val_arr_len(gguf_val_t v) { return v.type == GGUF_T_ARRAY ? rd64_at(v.g, v.off + 4) : 0; }
+
+bool gguf_val_elem(gguf_val_t v, uint64_t k, gguf_val_t *out) {
+    if (v.type != GGUF_T_ARRAY || k >= rd64_at(v.g, v.off + 4)) return false;
+    gguf_type et = (gguf_type)rd32_at(v.g, v.off);
+    size_t p = v.off + 12;
+    if (et != GGUF_T_STRING && et != GGUF_T_ARRAY) p += (size_t)k * type_size_tab[et];
+    else if (et == GGUF_T_STRING && v.kv >= 0) p = v.g->kv[v.kv].str_offs[k];
+    else
+        for (uint64_t j = 0; j < k; j++) p += value_size(v.g, p, et);
+    *out = (gguf_val_t){v.g, p, et, -1};
+    return true;
+}
+
+double gguf_val_num(gguf_val_t v) {
+    if (v.type == GGUF_T_STRING || v.type == GGUF_T_ARRAY) return NAN;
+    const uint8_t *p = v.g->base + v.off;
+    int64_t s;
+    uint64_t u;
+    bool uns;
+    if (read_int(v.type, p, &s, &u, &uns)) return uns ? (double)u : (double)s;
+    if (v.type == GGUF_T_BOOL) return *p ? 1.0 : 0.0;
+    if (v.type == GGUF_T_F32) {
+        float f;
+        memcpy(&f, p, 4);
+        return f;
+    }
+    double d;
+    memcpy(&d, p, 8);
+    return d;
+}
+
+bool gguf_val_int(gguf_val_t v, int64_t *s, uint64_t *u, bool *is_unsigned) {
+    if (v.type == GGUF_T_STRING || v.type == GGUF_T_ARRAY) return false;
+    *s = 0;
+    *u = 0;
+    return read_int(v.type, v.g->base + v.off, s, u, is_unsigned);
+}
+
+const char *gguf_val_str(gguf_val_t v, size_t *len) {
+    if (v.type != GGUF_T_STRING) return NULL;
+    const char *s;
+    size_t n;
+    str_at(v.g, v.off, &s, &n);
+    if (len) *len = n;
+    return s;
+}
+
+/* An array, abbreviated: "[type x n] e0, e1, ..."; nested arrays in parentheses. */
+static void sb_value(sbuf *b, gguf_val_t v) {
+    if (v.type == GGUF_T_STRING) {
+        size_t len;
+        const char *s = gguf_val_str(v, &len);
+        sb_quoted(b, s, len);
+        return;
+    }
+    if (v.type != GGUF_T_ARRAY) {
+        sb_scalar(b, v.type, v.g->base + v.off);
+        return;
+    }
+    gguf_type et = gguf_val_arr_type(v);
+    uint64_t n = gguf_val_arr_len(v);
+    sb_printf(b, "[%s x %" PRIu64 "]", gguf_type_name(et), n);
+    uint64_t show = et == GGUF_T_STRING || et == GGUF_T_ARRAY ? 4 : 8;
+    if (show > n) show = n;
+    for (uint64_t k = 0; k < show && b->len + 1 < b->cap; k++) {
+        gguf_val_t e;
+        gguf_val_elem(v, k, &e);
+        sb_printf(b, k ? ", " : " ");
+        if (et == GGUF_T_ARRAY) sb_printf(b, "(");
+        sb_value(b, e);
+        if (et == GGUF_T_ARRAY) sb_printf(b, ")");
+    }
+    if (n > show) sb_printf(b, ", ...");
+}
+
 void gguf_kv_format(const gguf_t *g, int64_t i, char *buf, size_t cap) {
     if (!cap) return;
     buf[0] = '\0';
     if (i < 0 || i >= g->n_kv) return;
     sbuf b = {buf, cap, 0};
-    const gguf_kv *kv = &g->kv[i];
-    const char *s;
-    size_t len;
-    if (kv->type == GGUF_T_STRING) {
-        str_at(g, kv->val_off, &s, &len);
-        sb_quoted(&b, s, len);
-    } else if (kv->type != GGUF_T_ARRAY) {
-        sb_scalar(&b, kv->type, g->base + kv->val_off);
-    } else {
-        sb_printf(&b, "[%s x %" PRIu64 "]", gguf_type_name(kv->arr_type), kv->arr_len);
-        if (kv->arr_type == GGUF_T_ARRAY) return; /* nested: the count says enough */
-        uint64_t show = kv->arr_type == GGUF_T_STRING ? 4 : 8;
-        if (show > kv->arr_len) show = kv->arr_len;
-        for (uint64_t k = 0; k < show; k++) {
-            sb_printf(&b, k ? ", " : " ");
-            if (kv->arr_type == GGUF_T_STRING) {
-                str_at(g, kv->str_offs[k], &s, &len);
-                sb_quoted(&b, s, len);
-            } else {
-                sb_scalar(&b, kv->arr_type, g->base + kv->val_off + k * type_size_tab[kv->arr_type]);
-            }
-        }
-        if (kv->arr_len > show) sb_printf(&b, ", ...");
-    }
+    sb_value(&b, gguf_kv_value(g, i));
 }
 
 double gguf_kv_num(const gguf_t *g, int64_t i, uint64_t k) {

@@ -57,7 +57,8 @@ gguf_type gguf_kv_type(const gguf_t *g, int64_t i);
 gguf_type gguf_kv_arr_type(const gguf_t *g, int64_t i); /* element type when an array */
 uint64_t gguf_kv_arr_len(const gguf_t *g, int64_t i);   /* 0 when not an array */
 int64_t gguf_find_key(const gguf_t *g, const char *key); /* -1 when absent */
-/* One line, human readable, arrays abbreviated to their first few items. */
+/* One line, human readable, arrays abbreviated to their first few items (4 strings or
+ * arrays, 8 numbers); an array nested in an array shows as "([i32 x 3] 1, 2, 3)". */
 void gguf_kv_format(const gguf_t *g, int64_t i, char *buf, size_t cap);
 
 /* Metadata: typed getters */
@@ -142,6 +143,29 @@ int64_t gguf_writer_n_tensors(const gguf_writer_t *w);
  * gguf_kv_strv: string value or string-array element as a view (NULL otherwise). */
 double gguf_kv_num(const gguf_t *g, int64_t i, uint64_t k);
 const char *gguf_kv_strv(const gguf_t *g, int64_t i, uint64_t k, size_t *len);
+
+/* Walking any value, arrays nested to any depth included (all validated at open, so
+ * no call here can read outside the file). A gguf_val_t is a small view, valid while
+ * g is open. gguf_kv_value gives kv i's value; gguf_val_elem steps into element k of
+ * an array value (false when v is not an array or k >= its length): O(1) for
+ * fixed-size elements and for the strings of a top-level string array, O(k) inside
+ * nested arrays of strings or arrays. gguf_val_num: number (bool as 0/1) or NaN for a
+ * string/array; gguf_val_str: the bytes of a string value, NULL otherwise. */
+typedef struct {
+    const gguf_t *g;
+    size_t off;     /* file offset of the value (for an array: of its element-type field) */
+    gguf_type type;
+    int64_t kv;     /* index of the key whose top-level value this is, else -1 */
+} gguf_val_t;
+gguf_val_t gguf_kv_value(const gguf_t *g, int64_t i);
+gguf_type gguf_val_arr_type(gguf_val_t v);
+uint64_t gguf_val_arr_len(gguf_val_t v); /* 0 when not an array */
+bool gguf_val_elem(gguf_val_t v, uint64_t k, gguf_val_t *out);
+double gguf_val_num(gguf_val_t v);
+/* Integer values exactly (a u64 or i64 beyond 2^53 does not survive a double): true
+ * for the eight integer types, the value in *s (signed) or *u (unsigned). */
+bool gguf_val_int(gguf_val_t v, int64_t *s, uint64_t *u, bool *is_unsigned);
+const char *gguf_val_str(gguf_val_t v, size_t *len);
 
 /* Name of a metadata type ("u32", "string", "array", ...); "?" when out of range. */
 const char *gguf_type_name(int type);

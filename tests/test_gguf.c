@@ -75,6 +75,33 @@ static size_t nested_bytes(unsigned char *b) {
     return k;
 }
 
+/* Nested strings, three levels: [[["a", "bc"], []], [["\xe2\x96\x81x"]]] — an array of 2
+ * arrays of arrays of strings (the middle level has 2 and 1 elements). */
+static size_t nested_str_bytes(unsigned char *b) {
+    size_t k = 0;
+    uint32_t t;
+    uint64_t n;
+#define PUT(x) (memcpy(b + k, &(x), sizeof(x)), k += sizeof(x))
+#define PUTS(str) (n = strlen(str), PUT(n), memcpy(b + k, str, n), k += n)
+    t = GGUF_T_ARRAY, n = 2;
+    PUT(t), PUT(n);
+    t = GGUF_T_ARRAY, n = 2; /* outer[0] */
+    PUT(t), PUT(n);
+    t = GGUF_T_STRING, n = 2; /* outer[0][0] */
+    PUT(t), PUT(n);
+    PUTS("a"), PUTS("bc");
+    t = GGUF_T_STRING, n = 0; /* outer[0][1] */
+    PUT(t), PUT(n);
+    t = GGUF_T_ARRAY, n = 1; /* outer[1] */
+    PUT(t), PUT(n);
+    t = GGUF_T_STRING, n = 1; /* outer[1][0] */
+    PUT(t), PUT(n);
+    PUTS("\xe2\x96\x81x");
+#undef PUTS
+#undef PUT
+    return k;
+}
+
 static int64_t stream_cols = STREAM_COLS;
 
 static gguf_writer_t *make_writer(uint32_t alignment, err_t *err) {
@@ -109,6 +136,9 @@ static gguf_writer_t *make_writer(uint32_t alignment, err_t *err) {
     unsigned char nb[64];
     size_t nn = nested_bytes(nb);
     CHECK(gguf_writer_set_raw(w, "t.nested", GGUF_T_ARRAY, nb, nn) == ERR_OK);
+    unsigned char nsb[160];
+    size_t nsn = nested_str_bytes(nsb);
+    CHECK(gguf_writer_set_raw(w, "t.nested_str", GGUF_T_ARRAY, nsb, nsn) == ERR_OK);
     /* Duplicates and empty keys are refused, and do not change the file. */
     CHECK(gguf_writer_set_u32(w, "t.u32", 1) == ERR_ARG);
     CHECK(gguf_writer_set_str(w, "", "x") == ERR_ARG);
@@ -243,7 +273,44 @@ static void check_kvs(const gguf_t *g) {
     CHECK(k >= 0 && gguf_kv_type(g, k) == GGUF_T_ARRAY && gguf_kv_arr_type(g, k) == GGUF_T_ARRAY &&
           gguf_kv_arr_len(g, k) == 2);
     gguf_kv_format(g, k, buf, sizeof buf);
-    CHECK_MSG(!strcmp(buf, "[array x 2]"), "%s", buf);
+    CHECK_MSG(!strcmp(buf, "[array x 2] ([i32 x 3] 1, 2, 3), ([i32 x 1] -4)"), "%s", buf);
+    /* Walking nested values: element by element, numbers and strings at any depth. */
+    gguf_val_t v = gguf_kv_value(g, k), e, e2;
+    CHECK(v.type == GGUF_T_ARRAY && gguf_val_arr_type(v) == GGUF_T_ARRAY && gguf_val_arr_len(v) == 2);
+    CHECK(gguf_val_elem(v, 1, &e) && e.type == GGUF_T_ARRAY && gguf_val_arr_type(e) == GGUF_T_I32 &&
+          gguf_val_arr_len(e) == 1);
+    CHECK(gguf_val_elem(e, 0, &e2) && e2.type == GGUF_T_I32 && gguf_val_num(e2) == -4.0);
+    CHECK(!gguf_val_elem(e, 1, &e2) && !gguf_val_elem(v, 2, &e) && !gguf_val_elem(e2, 0, &e));
+    CHECK(gguf_val_elem(v, 0, &e) && gguf_val_elem(e, 2, &e2) && gguf_val_num(e2) == 3.0);
+    CHECK(isnan(gguf_val_num(e)) && gguf_val_str(e2, NULL) == NULL);
+    k = gguf_find_key(g, "t.nested_str");
+    CHECK(k >= 0 && gguf_kv_arr_type(g, k) == GGUF_T_ARRAY && gguf_kv_arr_len(g, k) == 2);
+    gguf_kv_format(g, k, line, sizeof line);
+    CHECK_MSG(!strcmp(line, "[array x 2] ([array x 2] ([string x 2] \"a\", \"bc\"), ([string x 0])), "
+                            "([array x 1] ([string x 1] \"\xe2\x96\x81x\"))"),
+              "%s", line);
+    v = gguf_kv_value(g, k);
+    gguf_val_t e3;
+    /* outer[1][0][0] is found by stepping over outer[0] and its strings */
+    CHECK(gguf_val_elem(v, 1, &e) && gguf_val_elem(e, 0, &e2) && gguf_val_arr_type(e2) == GGUF_T_STRING);
+    CHECK(gguf_val_elem(e2, 0, &e3) && (s = gguf_val_str(e3, &len)) && len == 4 && !memcmp(s, "\xe2\x96\x81x", 4));
+    CHECK(gguf_val_elem(v, 0, &e) && gguf_val_elem(e, 0, &e2) && gguf_val_elem(e2, 1, &e3));
+    CHECK((s = gguf_val_str(e3, &len)) && len == 2 && !memcmp(s, "bc", 2) && isnan(gguf_val_num(e3)));
+    CHECK(gguf_val_elem(e, 1, &e2) && gguf_val_arr_len(e2) == 0 && !gguf_val_elem(e2, 0, &e3));
+    /* Top-level values through the same walker. */
+    v = gguf_kv_value(g, gguf_find_key(g, "tokenizer.ggml.tokens"));
+    CHECK(gguf_val_elem(v, 4, &e) && (s = gguf_val_str(e, &len)) && len == 6 && !memcmp(s, "\xe2\x96\x81the", 6));
+    v = gguf_kv_value(g, gguf_find_key(g, "t.u16"));
+    CHECK(v.type == GGUF_T_U16 && gguf_val_num(v) == 65000.0 && gguf_val_arr_len(v) == 0 && !gguf_val_elem(v, 0, &e));
+    int64_t si;
+    uint64_t ui;
+    bool uns;
+    v = gguf_kv_value(g, gguf_find_key(g, "t.u64"));
+    CHECK(gguf_val_int(v, &si, &ui, &uns) && uns && ui == 0xFEDCBA9876543210ull);
+    v = gguf_kv_value(g, gguf_find_key(g, "t.i64"));
+    CHECK(gguf_val_int(v, &si, &ui, &uns) && !uns && si == -1234567890123ll);
+    CHECK(!gguf_val_int(gguf_kv_value(g, gguf_find_key(g, "t.f64")), &si, &ui, &uns));
+    CHECK(!gguf_val_int(gguf_kv_value(g, gguf_find_key(g, "t.arr_i32")), &si, &ui, &uns));
     /* A small buffer truncates but stays terminated. */
     gguf_kv_format(g, gguf_find_key(g, "tokenizer.ggml.tokens"), buf, 8);
     CHECK(strlen(buf) == 7);
@@ -295,7 +362,8 @@ static void check_tensors(const gguf_t *g, size_t align) {
 }
 
 /* `test_gguf --write-corpus DIR`: the fuzzer's seed corpus (tests/fuzz/corpus/gguf/),
- * small valid files from this writer covering every metadata type, nested arrays,
+ * small valid files from this writer covering every metadata type, nested arrays
+ * (of numbers, and of arrays of strings),
  * several tensor types, alignment 64 and version 2. */
 static int write_corpus(const char *dir) {
     err_t err = {0};
@@ -325,6 +393,8 @@ static int write_corpus(const char *dir) {
     gguf_writer_set_arr_i32(w, "tokenizer.ggml.token_type", (int32_t[]){2, 3, 3, 1}, 4);
     unsigned char nb[64];
     gguf_writer_set_raw(w, "a.nested", GGUF_T_ARRAY, nb, nested_bytes(nb));
+    unsigned char nsb[160];
+    gguf_writer_set_raw(w, "a.nested_str", GGUF_T_ARRAY, nsb, nested_str_bytes(nsb));
     snprintf(p, sizeof p, "%s/all_types.gguf", dir);
     bad |= gguf_writer_write(w, p, &err);
     gguf_writer_free(w);
@@ -393,15 +463,15 @@ int main(int argc, char **argv) {
     memcpy(&ver, bytes + 4, 4);
     memcpy(&nt, bytes + 8, 8);
     memcpy(&nkv, bytes + 16, 8);
-    CHECK(!memcmp(bytes, "GGUF", 4) && ver == 3 && nt == 5 && nkv == 20);
+    CHECK(!memcmp(bytes, "GGUF", 4) && ver == 3 && nt == 5 && nkv == 21);
 
     gguf_t *g = NULL;
     CHECK_OK(gguf_open(&g, path, &err), &err);
     if (g) {
-        CHECK(gguf_version(g) == 3 && gguf_alignment(g) == 32 && gguf_n_kv(g) == 20);
+        CHECK(gguf_version(g) == 3 && gguf_alignment(g) == 32 && gguf_n_kv(g) == 21);
         CHECK(gguf_file_size(g) == n);
         CHECK(!strcmp(gguf_kv_key(g, 0), "t.u8") && gguf_kv_type(g, 0) == GGUF_T_U8);
-        CHECK(gguf_kv_key(g, 20) == NULL);
+        CHECK(gguf_kv_key(g, 21) == NULL);
         check_kvs(g);
         check_tensors(g, 32);
         /* Padding bytes between tensors are zero. */
@@ -444,7 +514,7 @@ int main(int argc, char **argv) {
     if (g) {
         uint32_t a = 0;
         CHECK_OK(gguf_get_u32(g, "general.alignment", &a, &err), &err);
-        CHECK(a == 64 && gguf_alignment(g) == 64 && gguf_n_kv(g) == 21);
+        CHECK(a == 64 && gguf_alignment(g) == 64 && gguf_n_kv(g) == 22);
         check_kvs(g);
         check_tensors(g, 64);
         gguf_close(g);
@@ -473,6 +543,16 @@ int main(int argc, char **argv) {
     }
     CHECK(gguf_open(&g, "does/not/exist.gguf", &err) == ERR_NOTFOUND);
     CHECK(strstr(err.msg, "does/not/exist.gguf") != NULL);
+    /* A directory and an empty file: one sentence each, no handle. */
+    g = (gguf_t *)1;
+    CHECK(gguf_open(&g, ".", &err) == ERR_IO && g == NULL);
+    CHECK_MSG(!strcmp(err.msg, ".: is a directory (expected a GGUF file)"), "%s", err.msg);
+    FILE *ef = fopen(path2, "wb");
+    CHECK(ef != NULL);
+    if (ef) fclose(ef);
+    CHECK(gguf_open(&g, path2, &err) == ERR_FORMAT && g == NULL);
+    CHECK_MSG(strstr(err.msg, ": byte 0: expected magic \"GGUF\" (4 bytes), found end of file (size 0)"), "%s",
+              err.msg);
     unlink(path);
     unlink(path2);
     return test_result("test_gguf");

@@ -1,8 +1,9 @@
 /* test_gguf_malformed.c — every hand-made broken file in tests/fuzz/malformed/
  * (written by tests/fuzz/make_malformed.py) must be refused: the right error code,
  * a message "FILE: byte N: ..." naming the problem, no crash (the ASan build runs
- * this too). Also: every strict prefix of a valid file fails cleanly, and the valid
- * base file the cases are derived from opens. */
+ * this too). Also: every strict prefix of a valid file fails cleanly, the valid
+ * base file the cases are derived from opens, and so do the fuzzer's seed files,
+ * whose every prefix and 3000 deterministic mutants each must fail cleanly too. */
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,8 +61,68 @@ static const mcase cases[] = {
     {"data_truncated.gguf", ERR_FORMAT, "beyond the end of the file (size 188)"},
     {"duplicate_tensor.gguf", ERR_FORMAT, "duplicate tensor name 't'"},
     {"nul_in_tensor_name.gguf", ERR_FORMAT, "tensor name contains a NUL byte"},
+    {"nested_unterminated_string.gguf", ERR_FORMAT, "byte 140: key x: string value has length 1000 but only 5"},
+    {"nested_unknown_type.gguf", ERR_FORMAT, "byte 116: key x: unknown array element type 14"},
+    {"bad_bool_in_array.gguf", ERR_FORMAT, "byte 100: key flags: bool value 3 (expected 0 or 1)"},
+    {"huge_tensor_name_len.gguf", ERR_FORMAT, "byte 24: tensor name has length 18446744073709551614"},
+    {"no_data_section.gguf", ERR_FORMAT, "data section at 160 lies beyond the end of the file (size 135)"},
+    {"huge_alignment.gguf", ERR_FORMAT, "data section at 2147483648 lies beyond the end"},
+    {"zero_alignment.gguf", ERR_FORMAT, "general.alignment is 0 (expected a power of two)"},
+    {"q4_k_block_mismatch.gguf", ERR_FORMAT, "ne[0] = 128 is not a multiple of q4_K's block size 256"},
 };
 #define N_CASES (sizeof cases / sizeof cases[0])
+
+#define DIR_CORPUS LM_SOURCE_DIR "/tests/fuzz/corpus/gguf"
+static const char *const corpus[] = {"all_types.gguf", "tensors_v2.gguf", "tensors_v3.gguf", "align64.gguf"};
+#define N_CORPUS (sizeof corpus / sizeof corpus[0])
+
+/* A deterministic mutation sweep, so that every ctest run (and the ASan one) checks
+ * what the fuzzer checks for a bounded time: each mutant either opens (and then every
+ * tensor lies inside the buffer) or fails with a message "mutant.gguf: byte N: ...".
+ * Mutations: a random byte; a random 8-byte field set to a huge or boundary value
+ * (counts, lengths, dims and offsets are all u64 fields); a random 4-byte field set
+ * to a boundary value (types, n_dims, alignment). */
+static void mutate(const char *what, const unsigned char *orig, size_t n) {
+    static const uint64_t vals64[] = {0, 1, 31, 32, 33, 255, 1u << 20, (uint64_t)1 << 32, (uint64_t)1 << 62,
+                                      (uint64_t)1 << 63, UINT64_MAX - 31, UINT64_MAX};
+    static const uint32_t vals32[] = {0, 1, 2, 3, 4, 5, 8, 9, 12, 13, 14, 30, 31, 64, 0x80000000u, UINT32_MAX};
+    uint64_t st = 0x243F6A8885A308D3ull ^ n;
+    unsigned char *m = malloc(n);
+    int bad = 0, opened = 0;
+    for (int it = 0; it < 3000; it++) {
+        memcpy(m, orig, n);
+        const int kind = it % 3;
+        const size_t at = test_rnd(&st) % n;
+        if (kind == 0) {
+            m[at] = (unsigned char)test_rnd(&st);
+        } else if (kind == 1 && n >= 8) {
+            const uint64_t v = vals64[test_rnd(&st) % (sizeof vals64 / sizeof *vals64)];
+            memcpy(m + (at > n - 8 ? n - 8 : at), &v, 8);
+        } else if (n >= 4) {
+            const uint32_t v = vals32[test_rnd(&st) % (sizeof vals32 / sizeof *vals32)];
+            memcpy(m + (at > n - 4 ? n - 4 : at), &v, 4);
+        }
+        gguf_t *g = NULL;
+        err_t err = {0};
+        err_code rc = gguf_open_memory(&g, m, n, "mutant.gguf", &err);
+        if (rc == ERR_OK) {
+            opened++;
+            for (int64_t i = 0; i < gguf_n_tensors(g); i++) {
+                const tensor_t *t = gguf_tensor(g, i);
+                const unsigned char *p = t->data;
+                if (p < m || t->nbytes > n || (size_t)(p - m) > n - t->nbytes) bad++;
+            }
+            char line[256];
+            for (int64_t i = 0; i < gguf_n_kv(g); i++) gguf_kv_format(g, i, line, sizeof line);
+            gguf_close(g);
+        } else if (rc == ERR_NOMEM || strncmp(err.msg, "mutant.gguf: byte ", 18)) {
+            if (bad++ < 3) fprintf(stderr, "%s mutant %d: %s: %s\n", what, it, err_code_name(rc), err.msg);
+        }
+    }
+    free(m);
+    printf("%s: 3000 mutants, %d opened, the rest refused\n", what, opened);
+    CHECK_MSG(bad == 0, "%s: %d mutants not handled cleanly", what, bad);
+}
 
 int main(void) {
     char path[1024], head[1100];
@@ -117,5 +178,46 @@ int main(void) {
         free(copy);
     }
     free(valid);
+
+    /* The same for the fuzzer's seed corpus (v2 and v3, every metadata type, nested
+     * arrays of strings, several tensor types, alignment 64): each file opens, each
+     * strict prefix fails with a FORMAT error naming a byte. */
+    for (size_t c = 0; c < N_CORPUS; c++) {
+        snprintf(path, sizeof path, "%s/%s", DIR_CORPUS, corpus[c]);
+        unsigned char *buf = test_slurp(path, &n);
+        CHECK_MSG(buf && n >= 24, "%s", path);
+        if (!buf) continue;
+        CHECK_OK(gguf_open_memory(&g, buf, n, corpus[c], &err), &err);
+        if (!g) {
+            free(buf);
+            continue;
+        }
+        /* Everything up to the end of the last tensor's bytes is required; the padding
+         * after it is not (llama.cpp's mmap loader does not need it either). */
+        size_t need = gguf_n_tensors(g) ? 0 : n;
+        for (int64_t i = 0; i < gguf_n_tensors(g); i++) {
+            const tensor_t *t = gguf_tensor(g, i);
+            size_t end = (size_t)((const unsigned char *)t->data - buf) + t->nbytes;
+            if (end > need) need = end;
+        }
+        gguf_close(g);
+        int bad = 0;
+        for (size_t k = 0; k < n; k++) {
+            unsigned char *copy = malloc(k ? k : 1);
+            memcpy(copy, buf, k);
+            err_code rc = gguf_open_memory(&g, copy, k, "prefix.gguf", &err);
+            if (k >= need) {
+                if (rc != ERR_OK && bad++ < 3) fprintf(stderr, "%s: prefix of %zu bytes: %s\n", corpus[c], k, err.msg);
+                if (rc == ERR_OK) gguf_close(g);
+            } else if (rc != ERR_FORMAT || strncmp(err.msg, "prefix.gguf: byte ", 18)) {
+                if (bad++ < 3) fprintf(stderr, "%s: prefix of %zu bytes: %s: %s\n", corpus[c], k, err_code_name(rc), err.msg);
+                if (rc == ERR_OK) gguf_close(g);
+            }
+            free(copy);
+        }
+        CHECK_MSG(bad == 0, "%s: %d prefixes not refused cleanly", corpus[c], bad);
+        mutate(corpus[c], buf, n);
+        free(buf);
+    }
     return test_result("test_gguf_malformed");
 }

@@ -1,9 +1,9 @@
 /* fuzz_gguf.c — libFuzzer target for the GGUF reader.
  *
  * gguf_open_memory validates the input; when it accepts, every accessor is walked
- * (each key through every typed getter, every array element, every tensor's first and
- * last byte) so an accessor that trusts something the parser did not check reads out
- * of bounds and ASan reports it. Seed corpus: tests/fuzz/corpus/gguf/ (written by
+ * (each key through every typed getter, every array element, nested arrays through
+ * the gguf_val_t walker, every tensor's first and last byte) so an accessor that
+ * trusts something the parser did not check reads out of bounds and ASan reports it. Seed corpus: tests/fuzz/corpus/gguf/ (written by
  * `test_gguf --write-corpus DIR`); run by scripts/fuzz.sh. */
 #include <math.h>
 #include <stdint.h>
@@ -14,6 +14,28 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static volatile unsigned sink;
+
+/* Values at any depth through the gguf_val_t walker; bounded per level so a wide
+ * nested array cannot make one input slow. */
+static void walk_val(gguf_val_t v, int depth) {
+    int64_t si;
+    uint64_t ui;
+    bool uns;
+    size_t len;
+    const char *s = gguf_val_str(v, &len);
+    if (s && len) sink += (unsigned char)s[0] + (unsigned char)s[len - 1];
+    if (gguf_val_int(v, &si, &ui, &uns)) sink += (unsigned)(si + (int64_t)ui);
+    sink += (unsigned)isnan(gguf_val_num(v));
+    if (v.type != GGUF_T_ARRAY) return;
+    if (depth > 16) __builtin_trap(); /* the reader caps nesting at 8 */
+    uint64_t n = gguf_val_arr_len(v);
+    gguf_val_t e;
+    for (uint64_t k = 0; k < n && k < 64; k++) {
+        if (!gguf_val_elem(v, k, &e) || e.type != gguf_val_arr_type(v)) __builtin_trap();
+        walk_val(e, depth + 1);
+    }
+    if (gguf_val_elem(v, n, &e)) __builtin_trap();
+}
 
 static void walk_key(const gguf_t *g, int64_t i) {
     const char *key = gguf_kv_key(g, i);
@@ -28,6 +50,7 @@ static void walk_key(const gguf_t *g, int64_t i) {
     uint64_t n;
     gguf_kv_format(g, i, buf, sizeof buf);
     sink += (unsigned)strlen(buf);
+    walk_val(gguf_kv_value(g, i), 0);
     if (gguf_find_key(g, key) != i) __builtin_trap(); /* lookup must find what enumeration lists */
     if (!gguf_get_u32(g, key, &u32, &err)) sink += u32;
     if (!gguf_get_i64(g, key, &i64, &err)) sink += (unsigned)i64;

@@ -107,6 +107,20 @@ cases = {
     "data_truncated.gguf": valid[:-4],
     "duplicate_tensor.gguf": gguf(GOOD_KV, [T8, tinfo("t", [8], T_F32, 32)], DATA8 + b"\0" * 24 + DATA8),
     "nul_in_tensor_name.gguf": gguf(GOOD_KV, [tinfo("t\0x", [8], T_F32, 0)], DATA8),
+    # nested arrays of strings: the reader checks every element at every depth
+    "nested_unterminated_string.gguf": gguf(
+        [ARCH, kv("x", ARR, struct.pack("<IQ", ARR, 2) + struct.pack("<IQ", STR, 1) + s("ok")
+                  + struct.pack("<IQ", STR, 2) + s("fine") + struct.pack("<Q", 1000) + b"short")], []),
+    "nested_unknown_type.gguf": gguf(
+        [ARCH, kv("x", ARR, struct.pack("<IQ", ARR, 2) + struct.pack("<IQ", STR, 1) + s("ok")
+                  + struct.pack("<IQ", 14, 1) + b"\0" * 8)], [T8], DATA8),
+    "bad_bool_in_array.gguf": gguf([ARCH, kv("flags", ARR, struct.pack("<IQ", BOOL, 3) + b"\1\0\3")], [T8], DATA8),
+    # more tensor-info and layout cases
+    "huge_tensor_name_len.gguf": header(1, 0) + struct.pack("<Q", (1 << 64) - 2) + b"t" * 40,
+    "no_data_section.gguf": (header(1, 2) + b"".join(GOOD_KV) + T8),
+    "huge_alignment.gguf": gguf([ARCH, kv("general.alignment", U32, struct.pack("<I", 1 << 31))], [T8], DATA8),
+    "zero_alignment.gguf": gguf([ARCH, kv("general.alignment", U32, struct.pack("<I", 0))], [T8], DATA8),
+    "q4_k_block_mismatch.gguf": gguf(GOOD_KV, [tinfo("t", [128, 2], 12, 0)], b"\0" * 288),
 }
 
 
