@@ -75,6 +75,10 @@ int cmd_make_model(int argc, char **argv) {
             usage(stdout);
             return 0;
         }
+        if (a[0] != '-') {
+            fprintf(stderr, "llava-mech make-model: unexpected argument '%s' (the output directory goes after -o)\n", a);
+            return 2;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "llava-mech make-model: %s needs a value (try --help)\n", a);
             return 2;
@@ -131,6 +135,16 @@ int cmd_make_model(int argc, char **argv) {
         fprintf(stderr, "llava-mech make-model: %s: %s\n", dir, strerror(errno));
         return 1;
     }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "llava-mech make-model: %s: exists and is not a directory (expected the output directory)\n",
+                dir);
+        return 1;
+    }
+    if (access(dir, W_OK) != 0) {
+        fprintf(stderr, "llava-mech make-model: %s: directory not writable: %s\n", dir, strerror(errno));
+        return 1;
+    }
     char lm_path[4096], mm_path[4096];
     char lower[16];
     snprintf(lower, sizeof lower, "%s", qt_get(type)->name);
@@ -154,7 +168,10 @@ int cmd_make_model(int argc, char **argv) {
     } else {
         pr_lm.t0 = now_s();
         o.progress_user = &pr_lm;
-        if (preset_write_lm_pool(p, &o, pool, lm_path, &err) != ERR_OK) rc = 1;
+        if (preset_write_lm_pool(p, &o, pool, lm_path, &err) != ERR_OK) {
+            rc = 1;
+            unlink(mm_path); /* no half-made pair is left behind */
+        }
     }
     pool_free(pool);
     if (rc) {

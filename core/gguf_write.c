@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gguf.h"
@@ -384,11 +385,15 @@ err_code gguf_writer_write(gguf_writer_t *w, const char *path, err_t *err) {
         free(chunk);
         return err_set(err, ERR_IO, "%s: %s", path, strerror(errno));
     }
+    /* A failed write removes the partial file, but only a regular file: a path that
+     * names a pipe, a device or /dev/stdout is the caller's and must survive. */
+    struct stat st;
+    const bool regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
     setvbuf(f, NULL, _IOFBF, (size_t)1 << 20);
     out_t o = {f, path, 0, err};
     err_code rc = write_all(w, &o, chunk, chunk_cap ? chunk_cap : 1);
     if (fclose(f) != 0 && !rc) rc = err_set(err, ERR_IO, "%s: close failed: %s", path, strerror(errno));
     free(chunk);
-    if (rc) unlink(path);
+    if (rc && regular) unlink(path);
     return rc;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make-model: the tiny preset in f32 and q8_0 loads back through `info --json` with the
-# planned tensor count, shapes and key values; same seed -> identical LM bytes apart
-# from the type; bad preset/type -> one error line and a non-zero exit.
+# planned tensor count, shapes and key values; the same seed gives the same bytes for
+# any thread count and another seed other bytes; every bad argument and unwritable
+# output -> one error line and a non-zero exit, no files.
 set -euo pipefail
 BIN=$1
 TMP=$(mktemp -d)
@@ -58,16 +59,53 @@ check(ts["v.blk.1.ffn_down.weight"]["shape"] == [64, 256], "legacy ffn_down = fc
 sys.exit(0 if ok else 1)
 PY
 
-# Errors: one line on stderr naming the problem, non-zero exit, no files.
-for args in "--preset nope --type f32" "--preset tiny --type q5_1" "--preset tiny --type f32 --mmproj-type q8_0"; do
+# Determinism: the same seed gives the same bytes for any --threads; another seed does not.
+"$BIN" make-model --preset tiny --type q8_0 --seed 7 --threads 1 -o "$TMP/t1" > /dev/null 2>&1 || fail "threads 1"
+"$BIN" make-model --preset tiny --type q8_0 --seed 7 --threads 3 -o "$TMP/t3" > /dev/null 2>&1 || fail "threads 3"
+"$BIN" make-model --preset tiny --type q8_0 --seed 8 -o "$TMP/s8" > /dev/null 2>&1 || fail "seed 8"
+cmp -s "$TMP/t1/tiny-q8_0.gguf" "$TMP/m/tiny-q8_0.gguf" || fail "LM bytes depend on the thread count"
+cmp -s "$TMP/t1/tiny-q8_0.gguf" "$TMP/t3/tiny-q8_0.gguf" || fail "LM bytes differ between 1 and 3 threads"
+cmp -s "$TMP/t1/mmproj-tiny-f16.gguf" "$TMP/t3/mmproj-tiny-f16.gguf" || fail "mmproj bytes depend on threads"
+! cmp -s "$TMP/t1/tiny-q8_0.gguf" "$TMP/s8/tiny-q8_0.gguf" || fail "seeds 7 and 8 give the same LM"
+
+# Errors: one line on stderr naming the problem, the documented exit status (2: bad
+# arguments, 1: the output cannot be written), nothing on stdout, no files.
+expect() { # exit status, pattern, args...
+  local want=$1 pat=$2
+  shift 2
   set +e
-  # shellcheck disable=SC2086
-  "$BIN" make-model $args -o "$TMP/bad" > /dev/null 2> "$TMP/err.txt"
-  rc=$?
+  "$BIN" make-model "$@" > "$TMP/out.txt" 2> "$TMP/err.txt"
+  local rc=$?
   set -e
-  [ "$rc" -ne 0 ] || fail "make-model $args succeeded"
-  [ "$(wc -l < "$TMP/err.txt")" -eq 1 ] || fail "make-model $args: expected one error line, got: $(cat "$TMP/err.txt")"
-  grep -q "^llava-mech make-model: " "$TMP/err.txt" || fail "bad error prefix: $(cat "$TMP/err.txt")"
-  [ ! -e "$TMP/bad" ] || fail "make-model $args created output"
-done
+  [ "$rc" -eq "$want" ] || fail "make-model $*: exit $rc, expected $want ($(cat "$TMP/err.txt"))"
+  [ ! -s "$TMP/out.txt" ] || fail "make-model $* printed to stdout"
+  [ "$(wc -l < "$TMP/err.txt")" -eq 1 ] || fail "make-model $*: expected one error line, got: $(cat "$TMP/err.txt")"
+  grep -Eq "^llava-mech make-model: $pat" "$TMP/err.txt" || fail "make-model $*: '$(cat "$TMP/err.txt")' lacks '$pat'"
+}
+expect 2 "unknown preset 'nope' \(presets: tiny" --preset nope --type f32 -o "$TMP/bad"
+expect 2 "unknown type 'q5_1'" --preset tiny --type q5_1 -o "$TMP/bad"
+expect 2 "unknown type 'Q4_K_M'" --preset tiny --type Q4_K_M -o "$TMP/bad"
+expect 2 "--mmproj-type must be f16 or f32, not 'q8_0'" --preset tiny --type f32 --mmproj-type q8_0 -o "$TMP/bad"
+expect 2 "--preset, --type and -o are required" --preset tiny --type f32
+expect 2 "--preset, --type and -o are required"
+expect 2 "-o needs a value" --preset tiny --type f32 -o
+expect 2 "--seed 'x1' is not a non-negative integer" --preset tiny --type f32 --seed x1 -o "$TMP/bad"
+expect 2 "--threads '0' is not in 1..256" --preset tiny --type f32 --threads 0 -o "$TMP/bad"
+expect 2 "unknown option '--bogus'" --preset tiny --type f32 --bogus 1 -o "$TMP/bad"
+expect 2 "unexpected argument 'extra'" --preset tiny --type f32 -o "$TMP/bad" extra
+[ ! -e "$TMP/bad" ] || fail "a refused command created output"
+# Output that cannot be written: a file where the directory should be, a missing
+# parent, a directory no one can create files in (/proc), the LM's path taken by a
+# directory (the mmproj already written is removed again).
+: > "$TMP/plainfile"
+expect 1 "$TMP/plainfile: exists and is not a directory" --preset tiny --type f32 -o "$TMP/plainfile"
+expect 1 "$TMP/no/such/dir: No such file or directory" --preset tiny --type f32 -o "$TMP/no/such/dir"
+expect 1 "/proc(/mmproj-tiny-f16.gguf)?: " --preset tiny --type f32 -o /proc
+if [ "$(id -u)" -ne 0 ]; then
+  mkdir "$TMP/ro" && chmod 555 "$TMP/ro"
+  expect 1 "$TMP/ro: directory not writable" --preset tiny --type f32 -o "$TMP/ro"
+fi
+mkdir -p "$TMP/half/tiny-f32.gguf"
+expect 1 "$TMP/half/tiny-f32.gguf: " --preset tiny --type f32 -o "$TMP/half"
+[ ! -e "$TMP/half/mmproj-tiny-f16.gguf" ] || fail "an mmproj without its LM was left behind"
 echo "make_model.sh: ok"
