@@ -6,6 +6,9 @@
  *  - hand-built blocks of every type whose values are computed here from the layout
  *    description (not by calling the library), compared exactly;
  *  - SIMD dequantizers bit-identical to the reference ones;
+ *  - hand blocks go through every to_float implementation (reference, AVX2, dispatch);
+ *  - quantizers on inputs whose output is worked out by hand (Q8_0, Q4_0, Q4_K, F16,
+ *    BF16), including ggml's rounding rules;
  *  - quantize -> dequantize error bounds for the types we write;
  *  - every dot kernel (portable, AVX2, AVX-512) against a double-precision dot of
  *    the dequantized row. */
@@ -174,7 +177,47 @@ static void check_exact(const char *what, const float *got, const float *want, i
     CHECK_MSG(bad == 0, "%s: %d of %d values differ", what, bad, n);
 }
 
-static void dequant(int t, const void *src, float *dst, int n) { qt_get(t)->to_float(src, dst, n); }
+/* Every implementation of a type's to_float, so each hand block below checks all of
+ * them: the portable reference, the AVX2 version where there is one (when the CPU has
+ * AVX2), and whatever qt_get dispatches to. */
+static const struct {
+    int t;
+    qt_to_float_fn ref, avx2;
+} to_float_impls[] = {
+    {QT_F32, qt_ref_to_float_f32, NULL},
+    {QT_F16, qt_ref_to_float_f16, qt_avx2_to_float_f16},
+    {QT_BF16, qt_ref_to_float_bf16, qt_avx2_to_float_bf16},
+    {QT_Q4_0, qt_ref_to_float_q4_0, qt_avx2_to_float_q4_0},
+    {QT_Q4_1, qt_ref_to_float_q4_1, NULL},
+    {QT_Q5_0, qt_ref_to_float_q5_0, NULL},
+    {QT_Q5_1, qt_ref_to_float_q5_1, NULL},
+    {QT_Q8_0, qt_ref_to_float_q8_0, qt_avx2_to_float_q8_0},
+    {QT_Q2_K, qt_ref_to_float_q2_K, NULL},
+    {QT_Q3_K, qt_ref_to_float_q3_K, NULL},
+    {QT_Q4_K, qt_ref_to_float_q4_K, qt_avx2_to_float_q4_K},
+    {QT_Q5_K, qt_ref_to_float_q5_K, qt_avx2_to_float_q5_K},
+    {QT_Q6_K, qt_ref_to_float_q6_K, qt_avx2_to_float_q6_K},
+    {QT_Q8_K, qt_ref_to_float_q8_K, NULL},
+};
+static int hand_impls_checked;
+
+static void dequant(int t, const void *src, float *dst, int n) {
+    qt_get(t)->to_float(src, dst, n);
+    float other[QK_K];
+    for (size_t i = 0; i < sizeof to_float_impls / sizeof *to_float_impls; i++) {
+        if (to_float_impls[i].t != t) continue;
+        to_float_impls[i].ref(src, other, n);
+        CHECK_MSG(!memcmp(other, dst, (size_t)n * sizeof(float)), "%s: reference to_float differs from dispatched",
+                  qt_get(t)->name);
+        hand_impls_checked++;
+        if (to_float_impls[i].avx2 && cpu_level_hw() >= CPU_AVX2) {
+            to_float_impls[i].avx2(src, other, n);
+            CHECK_MSG(!memcmp(other, dst, (size_t)n * sizeof(float)), "%s: avx2 to_float differs from dispatched",
+                      qt_get(t)->name);
+            hand_impls_checked++;
+        }
+    }
+}
 
 static void test_hand_blocks(void) {
     float got[QK_K], want[QK_K];
@@ -367,6 +410,105 @@ static void test_hand_blocks(void) {
         check_exact("bf16", got, bw, 3);
         dequant(QT_F32, hw, got, 4);
         check_exact("f32", got, hw, 4);
+    }
+}
+
+/* ---------------------------------------------------------------- known quantizations */
+/* Inputs chosen so that ggml's reference quantizers' output can be worked out by hand
+ * (exactly representable scales), including their rounding rules: Q8_0 rounds halves
+ * away from zero (roundf), Q4_0 truncates x/d + 8.5 (halves go up) and clamps at 15,
+ * and Q4_K on data lying exactly on a grid of 6-bit scales and mins recovers that grid. */
+static void test_quantize_known(void) {
+    /* Q8_0: amax 127/64 -> d = 1/64 (f16 0x2400), id = 64 exactly. */
+    {
+        float x[64];
+        int want[32];
+        x[0] = 127.0f / 64, want[0] = 127;
+        x[1] = -100.0f / 64, want[1] = -100;
+        x[2] = 2.5f / 64, want[2] = 3;   /* half: away from zero */
+        x[3] = -2.5f / 64, want[3] = -3; /* half: away from zero */
+        x[4] = 0.3f / 64, want[4] = 0;
+        x[5] = 10.7f / 64, want[5] = 11;
+        x[6] = -10.4f / 64, want[6] = -10;
+        x[7] = -0.5f / 64, want[7] = -1;
+        for (int j = 8; j < 32; j++) x[j] = (float)(3 * j - 50) / 64, want[j] = 3 * j - 50;
+        for (int j = 32; j < 64; j++) x[j] = 0.0f; /* an all-zero block: d = 0, q = 0 */
+        block_q8_0 b[2];
+        memset(b, 0xAA, sizeof b);
+        qt_get(QT_Q8_0)->from_float(x, b, 64);
+        CHECK_MSG(b[0].d == 0x2400 && b[1].d == 0, "q8_0 d %04x %04x", b[0].d, b[1].d);
+        int bad = 0;
+        for (int j = 0; j < 32; j++) bad += b[0].qs[j] != want[j] || b[1].qs[j] != 0;
+        CHECK_MSG(bad == 0, "q8_0: %d quants differ from the hand-computed ones", bad);
+    }
+    /* Q4_0: d = (signed value of largest magnitude) / -8. Block 0: max -2 -> d = 0.25
+     * (0x3400), q = min(15, trunc(4x + 8.5)); block 1: max +2 -> d = -0.25 (0xB400). */
+    {
+        float x[64];
+        int want[64];
+        static const float v0[8] = {-2.0f, 1.75f, 1.9f, 0.1f, 0.125f, -0.125f, -1.3f, 0.6f};
+        static const int q0[8] = {0, 15, 15, 8, 9, 8, 3, 10};
+        for (int j = 0; j < 32; j++) x[j] = v0[j % 8], want[j] = q0[j % 8];
+        static const float v1[4] = {2.0f, -1.0f, 0.125f, -1.9f};
+        static const int q1[4] = {0, 12, 8, 15}; /* -8x + 8.5: 0.5, 16.5, 7.5, 23.7 -> clamp */
+        for (int j = 32; j < 64; j++) x[j] = v1[j % 4], want[j] = q1[j % 4];
+        block_q4_0 b[2];
+        qt_get(QT_Q4_0)->from_float(x, b, 64);
+        CHECK_MSG(b[0].d == 0x3400 && b[1].d == 0xB400, "q4_0 d %04x %04x", b[0].d, b[1].d);
+        int bad = 0;
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 16; j++)
+                bad += b[i].qs[j] != (want[32 * i + j] | want[32 * i + j + 16] << 4);
+        CHECK_MSG(bad == 0, "q4_0: %d bytes differ from the hand-computed ones", bad);
+    }
+    /* Q4_K: sub-block j holds x = k_j/64 * L - mk_j/128 with L = (7l + j) mod 16 (all
+     * of 0..15), max k = 63 and max mk = 63, so d = 1/64 (0x2400), dmin = 1/128 (0x2000),
+     * the 6-bit scales are k_j, the mins mk_j, the quants L, and the block dequantizes
+     * back to x exactly. */
+    {
+        static const int k[8] = {63, 10, 33, 1, 47, 20, 5, 40}, mk[8] = {1, 63, 17, 32, 5, 44, 60, 2};
+        float x[QK_K], y[QK_K];
+        int L[QK_K];
+        for (int j = 0; j < 8; j++)
+            for (int l = 0; l < 32; l++) {
+                L[32 * j + l] = (7 * l + j) % 16;
+                x[32 * j + l] = (float)(k[j] * L[32 * j + l]) / 64.0f - (float)mk[j] / 128.0f;
+            }
+        block_q4_K want = {.d = 0x2400, .dmin = 0x2000};
+        for (int j = 0; j < 8; j++) {
+            if (j < 4) {
+                want.scales[j] = (uint8_t)k[j];
+                want.scales[j + 4] = (uint8_t)mk[j];
+            } else {
+                want.scales[j + 4] = (uint8_t)((k[j] & 0xF) | ((mk[j] & 0xF) << 4));
+                want.scales[j - 4] |= (uint8_t)((k[j] >> 4) << 6);
+                want.scales[j] |= (uint8_t)((mk[j] >> 4) << 6);
+            }
+        }
+        for (int e = 0; e < QK_K; e++) { /* element e: byte 32*(e/64) + e%32, high nibble for odd j */
+            const int j = e / 32, byte = 32 * (e / 64) + e % 32;
+            want.qs[byte] |= (uint8_t)((j & 1) ? L[e] << 4 : L[e]);
+        }
+        block_q4_K b;
+        qt_get(QT_Q4_K)->from_float(x, &b, QK_K);
+        CHECK_MSG(b.d == want.d && b.dmin == want.dmin, "q4_K d %04x dmin %04x", b.d, b.dmin);
+        CHECK_MSG(!memcmp(b.scales, want.scales, sizeof b.scales), "q4_K scales differ from the hand-packed ones");
+        CHECK_MSG(!memcmp(b.qs, want.qs, sizeof b.qs), "q4_K quants differ from the hand-computed ones");
+        qt_get(QT_Q4_K)->to_float(&b, y, QK_K);
+        check_exact("q4_K grid round trip", y, x, QK_K);
+    }
+    /* F16 / BF16 rows: from_float rounds every element as the scalar conversions
+     * (ties to even, overflow to inf), whatever the row length. */
+    {
+        const float x[7] = {1.0f, 1.0f + 0x1p-11f, 1.0f + 3 * 0x1p-11f, 65520.0f, 0x1p-25f, -0x3p-25f, -2.5f};
+        const uint16_t h[7] = {0x3C00, 0x3C00, 0x3C02, 0x7C00, 0x0000, 0x8002, 0xC100};
+        uint16_t got[7];
+        qt_get(QT_F16)->from_float(x, got, 7);
+        CHECK(!memcmp(got, h, sizeof h));
+        const float xb[5] = {1.0f, bitsf(0x3F808000u), bitsf(0x3F818000u), bitsf(0x3F808001u), -5.0f};
+        const uint16_t hb[5] = {0x3F80, 0x3F80, 0x3F82, 0x3F81, 0xC0A0};
+        qt_get(QT_BF16)->from_float(xb, got, 5);
+        CHECK(!memcmp(got, hb, sizeof hb));
     }
 }
 
@@ -722,13 +864,18 @@ static void test_int_dots(void) {
     for (int i = 0; i < 256; i++) xa[i] = (float)(i - 100) * 0.25f;
     act_q8_32 a[8];
     qt_quantize_act(QT_ACT_Q8_32, xa, a, 256);
-    CHECK(a[0].qs[0] == -127 && a[0].d == 25.0f / 127.0f);
+    /* the 32-block scale is stored rounded to fp16, as ggml's block_q8_0.d (llama.cpp's
+     * dots use the rounded value); Q8_K keeps the f32 scale */
+    CHECK(a[0].qs[0] == -127 && a[0].d == qt_f16_to_f32(qt_f32_to_f16(25.0f / 127.0f)) && a[0].d != 25.0f / 127.0f);
     int32_t s = 0;
     for (int j = 0; j < 32; j++) s += a[1].qs[j];
     CHECK(s == a[1].sum);
     act_q8_K ak;
     qt_quantize_act(QT_ACT_Q8_K, xa, &ak, 256);
-    CHECK(ak.qs[255] == 127 && ak.qs[100] == 0);
+    CHECK(ak.qs[255] == 127 && ak.qs[100] == 0 && ak.d == 38.75f / 127.0f);
+    act_q8_32x4 a4[2];
+    qt_quantize_act(QT_ACT_Q8_32X4, xa, a4, 256);
+    CHECK(a4[0].d[0] == a[0].d && a4[1].d[3] == a[7].d);
     int bs = 0;
     for (int j = 16; j < 32; j++) bs += ak.qs[j];
     CHECK(bs == ak.bsums[1]);
@@ -769,6 +916,11 @@ int main(void) {
     test_traits();
     test_f16();
     test_hand_blocks();
+    /* 14 types (13 file types + Q8_K) through their reference, and the 7 with AVX2
+     * versions through those too, each at least once */
+    CHECK_MSG(hand_impls_checked >= 14 + (cpu_level_hw() >= CPU_AVX2 ? 7 : 0), "%d implementations checked",
+              hand_impls_checked);
+    test_quantize_known();
     test_simd_dequant();
     test_round_trips();
     test_dots();
