@@ -40,11 +40,18 @@ static void quantize_block(const float *x, int len, float *d_out, int8_t *qs) {
     else qt_ref_quantize_block(x, len, d_out, qs);
 }
 
+/* ggml stores a 32-block's activation scale as fp16 (block_q8_0.d) and its dots use that
+ * rounded value; Q8_K keeps an f32 scale. Rounding ours the same way makes our 8-bit
+ * decode agree with llama.cpp's to float summation order (tests/llamacpp), not just to
+ * within the scale's 2^-11 rounding. */
+static float fp16_round(float d) { return qt_f16_to_f32(qt_f32_to_f16(d)); }
+
 void qt_quantize_act(qt_act_kind act, const float *x, void *dst, int64_t n) {
     if (act == QT_ACT_Q8_32) {
         act_q8_32 *b = dst;
         for (int64_t i = 0; i < n / 32; i++, x += 32) {
             quantize_block(x, 32, &b[i].d, b[i].qs);
+            b[i].d = fp16_round(b[i].d);
             int32_t s = 0;
             for (int j = 0; j < 32; j++) s += b[i].qs[j];
             b[i].sum = s;
@@ -57,6 +64,7 @@ void qt_quantize_act(qt_act_kind act, const float *x, void *dst, int64_t n) {
             act_q8_32x4 *gi = &g[i / 4];
             const int j = (int)(i % 4);
             quantize_block(x, 32, &gi->d[j], gi->qs + 32 * j);
+            gi->d[j] = fp16_round(gi->d[j]);
             int32_t s = 0;
             for (int l = 0; l < 32; l++) s += gi->qs[32 * j + l];
             for (int l = 0; l < 8; l++) gi->init[8 * j + l] = -16 * s;
