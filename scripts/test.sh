@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs the whole test suite: the release build's ctest (gcc), the
-# same suite under ASan+UBSan built with clang (build-asan/; so both compilers build
+# Sets up, builds and runs the whole test suite: the release build's ctest (gcc), our
+# files in llama.cpp itself (tests/llamacpp/compat.sh: needs Node.js >= 20 and the npm
+# registry; LLAVA_MECH_SKIP_LLAMACPP=1 skips it), the same suite under ASan+UBSan built
+# with clang (build-asan/; so both compilers build
 # everything with -Wall -Wextra -Werror), and the bounded fuzz runs (clang,
 # build-fuzz/). Exit status is non-zero when anything fails.
 set -euo pipefail
@@ -10,6 +12,13 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 
 echo "== release tests" >&2
 ctest --test-dir build --output-on-failure -j "$JOBS"
+
+echo "== llama.cpp compatibility" >&2
+if [ "${LLAVA_MECH_SKIP_LLAMACPP:-0}" != 0 ]; then
+  echo "skipped: LLAVA_MECH_SKIP_LLAMACPP is set" >&2
+else
+  bash tests/llamacpp/compat.sh build
+fi
 
 echo "== ASan+UBSan tests (clang)" >&2
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DLM_SANITIZE=ON -DCMAKE_C_COMPILER=clang >/dev/null
