@@ -84,10 +84,12 @@ static const char *arch_of(const gguf_t *g, char *buf, size_t cap) {
     return buf;
 }
 
+/* llama.cpp names the LM keys of every architecture alike ("<arch>.block_count",
+ * "<arch>.attention.head_count", ...), so any architecture but clip gets the LLaMA list. */
 static const hparam *hparams_for(const char *arch) {
-    if (!strcmp(arch, "llama")) return llama_hp;
+    if (!strcmp(arch, "?")) return NULL;
     if (!strcmp(arch, "clip")) return clip_hp;
-    return NULL;
+    return llama_hp;
 }
 
 static void totals(const gguf_t *g, uint64_t *bytes, uint64_t *params) {

@@ -333,9 +333,15 @@ static err_code parse_tensor_infos(gguf_t *g, rd_t *r, uint64_t n_t, uint64_t *o
         rc = rd_u32(r, &type, "tensor type");
         if (rc) return rc;
         const qt_traits *tr = qt_get((int)type);
-        if (!tr)
-            return err_set(r->err, ERR_UNSUPPORTED, "%s: byte %zu: tensor %s: unsupported tensor type %u", r->name,
-                           tpos, name, type);
+        if (!tr) {
+            char known[256];
+            size_t k = 0;
+            known[0] = '\0';
+            for (int q = 0; q < QT_COUNT && k < sizeof known; q++)
+                if (qt_get(q)) k += (size_t)snprintf(known + k, sizeof known - k, "%s%s", k ? ", " : "", qt_get(q)->name);
+            return err_set(r->err, ERR_UNSUPPORTED, "%s: byte %zu: tensor %s: unsupported tensor type %u (expected one of %s)",
+                           r->name, tpos, name, type, known);
+        }
         t->type = (int)type;
         if (t->ne[0] % tr->block_size)
             return err_set(r->err, ERR_FORMAT,

@@ -52,7 +52,7 @@ static const mcase cases[] = {
     {"negative_dim.gguf", ERR_FORMAT, "tensor t: dimension 0 is 9223372036854775808"},
     {"dims_overflow.gguf", ERR_FORMAT, "element count overflows"},
     {"bytes_overflow.gguf", ERR_FORMAT, "byte size overflows"},
-    {"unknown_tensor_type.gguf", ERR_UNSUPPORTED, "tensor t: unsupported tensor type 4"},
+    {"unknown_tensor_type.gguf", ERR_UNSUPPORTED, "tensor t: unsupported tensor type 4 (expected one of f32, f16, q4_0"},
     {"huge_tensor_type.gguf", ERR_UNSUPPORTED, "unsupported tensor type 4294967295"},
     {"block_mismatch.gguf", ERR_FORMAT, "ne[0] = 33 is not a multiple of q8_0's block size 32"},
     {"offset_beyond_end.gguf", ERR_FORMAT, "tensor t: data [1048576, +32)"},

@@ -112,6 +112,21 @@ for b in bad: print("FAIL:", b, file=sys.stderr)
 sys.exit(1 if bad else 0)
 PY
 
+# Another architecture: llama.cpp names its LM keys like LLaMA's, and info shows them.
+$PY - "$TMP/qwen.gguf" <<'PY' || fail "could not write qwen.gguf"
+import struct, sys
+def s(b): return struct.pack("<Q", len(b)) + b.encode()
+kvs = [s("general.architecture") + struct.pack("<I", 8) + s("qwen2"),
+       s("qwen2.block_count") + struct.pack("<II", 4, 28),
+       s("qwen2.attention.head_count_kv") + struct.pack("<II", 4, 4)]
+open(sys.argv[1], "wb").write(b"GGUF" + struct.pack("<IQQ", 3, 0, len(kvs)) + b"".join(kvs))
+PY
+"$BIN" info "$TMP/qwen.gguf" > "$TMP/q.txt" || fail "info on qwen.gguf failed"
+grep -Eq "^  blocks +28$" "$TMP/q.txt" && grep -Eq "^  kv heads +4$" "$TMP/q.txt" \
+  || fail "qwen2 hyper-parameters not shown: $(cat "$TMP/q.txt")"
+"$BIN" info --json "$TMP/qwen.gguf" | $PY -c 'import json,sys; h=json.load(sys.stdin)["hyperparameters"]; assert h == {"block_count": 28, "attention.head_count_kv": 4}, h' \
+  || fail "qwen2 hyper-parameters in JSON"
+
 # ---- 2. text and JSON agree on make-model's files
 "$BIN" make-model --preset tiny --type q4_k -o "$TMP/m" > /dev/null 2>&1 || fail "make-model failed"
 for f in "$TMP/m/tiny-q4_k.gguf" "$TMP/m/mmproj-tiny-f16.gguf"; do
