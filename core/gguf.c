@@ -479,7 +479,9 @@ err_code gguf_open_memory(gguf_t **out, const void *data, size_t size, const cha
 
 err_code gguf_open(gguf_t **out, const char *path, err_t *err) {
     *out = NULL;
-    int fd = open(path, O_RDONLY);
+    /* O_NONBLOCK: opening a FIFO (or a terminal) must not wait for a writer; the
+     * regular-file check below refuses it. Reads of a regular file ignore the flag. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK);
     if (fd < 0) return err_set(err, errno == ENOENT ? ERR_NOTFOUND : ERR_IO, "%s: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {

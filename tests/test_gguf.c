@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/gguf.h"
@@ -547,6 +548,14 @@ int main(int argc, char **argv) {
     g = (gguf_t *)1;
     CHECK(gguf_open(&g, ".", &err) == ERR_IO && g == NULL);
     CHECK_MSG(!strcmp(err.msg, ".: is a directory (expected a GGUF file)"), "%s", err.msg);
+    /* A FIFO with no writer is refused at once instead of blocking the open. */
+    unlink(path2);
+    CHECK(mkfifo(path2, 0600) == 0);
+    alarm(20); /* a regression hangs here: fail by SIGALRM rather than forever */
+    CHECK(gguf_open(&g, path2, &err) == ERR_IO && g == NULL);
+    alarm(0);
+    CHECK_MSG(strstr(err.msg, ": not a regular file (expected a GGUF file)"), "%s", err.msg);
+    unlink(path2);
     FILE *ef = fopen(path2, "wb");
     CHECK(ef != NULL);
     if (ef) fclose(ef);

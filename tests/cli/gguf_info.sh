@@ -8,8 +8,9 @@
 #     same tensors (name, type, shape, bytes) and the same totals.
 #  3. Every file in tests/fuzz/malformed/, with and without --json: exit 1, nothing on
 #     stdout, one stderr line "llava-mech info: FILE: byte N: ...".
-#  4. Bad invocations: a directory, an empty file, a missing file, no file, two files,
-#     an unknown option: one error line each and a non-zero exit.
+#  4. Bad invocations: a directory, a FIFO (refused without waiting for a writer), a
+#     device, an empty file, a missing file, no file, two files, an unknown option: one
+#     error line each and a non-zero exit.
 set -euo pipefail
 BIN=$1
 SRC=$2
@@ -195,7 +196,15 @@ expect 1 "$TMP/dir.gguf: is a directory" --json "$TMP/dir.gguf"
 : > "$TMP/empty.gguf"
 expect 1 "$TMP/empty.gguf: byte 0: expected magic" "$TMP/empty.gguf"
 expect 1 "$TMP/none.gguf: No such file or directory$" "$TMP/none.gguf"
-expect 2 "no file given" 
+mkfifo "$TMP/pipe.gguf"
+set +e
+timeout 20 "$BIN" info "$TMP/pipe.gguf" > /dev/null 2> "$TMP/err.txt"
+rc=$?
+set -e
+[ "$rc" -eq 1 ] || fail "info on a FIFO: exit $rc (124: it blocked)"
+grep -q "pipe.gguf: not a regular file (expected a GGUF file)$" "$TMP/err.txt" || fail "FIFO: $(cat "$TMP/err.txt")"
+expect 1 "/dev/null: not a regular file" /dev/null
+expect 2 "no file given"
 expect 2 "no file given" --json
 expect 2 "one file at a time" "$F" "$F"
 expect 2 "unknown option '--jsn'" --jsn "$F"
