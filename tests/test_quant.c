@@ -201,19 +201,40 @@ static const struct {
 };
 static int hand_impls_checked;
 
+/* Also a three-block row [hand block, all-zero block, hand block] through every
+ * implementation: the blocks must come out in place (a wrong stride or a block read
+ * twice shows), the zero block as zeros. */
+static void check_row3(int t, qt_to_float_fn fn, const char *impl, const unsigned char *row3, const float *one, int n) {
+    float out[3 * QK_K];
+    fn(row3, out, 3 * n);
+    int bad = 0;
+    for (int i = 0; i < n; i++) bad += fbits(out[i]) != fbits(one[i]) || fbits(out[2 * n + i]) != fbits(one[i]) ||
+                                      out[n + i] != 0.0f;
+    CHECK_MSG(bad == 0, "%s %s: %d values of a three-block row misplaced", qt_get(t)->name, impl, bad);
+}
+
 static void dequant(int t, const void *src, float *dst, int n) {
-    qt_get(t)->to_float(src, dst, n);
+    const qt_traits *tr = qt_get(t);
+    tr->to_float(src, dst, n);
     float other[QK_K];
+    const size_t bytes = (size_t)(n / tr->block_size) * tr->type_size;
+    unsigned char row3[3 * sizeof(block_q8_K)];
+    memcpy(row3, src, bytes);
+    memset(row3 + bytes, 0, bytes);
+    memcpy(row3 + 2 * bytes, src, bytes);
+    check_row3(t, tr->to_float, "dispatched", row3, dst, n);
     for (size_t i = 0; i < sizeof to_float_impls / sizeof *to_float_impls; i++) {
         if (to_float_impls[i].t != t) continue;
         to_float_impls[i].ref(src, other, n);
         CHECK_MSG(!memcmp(other, dst, (size_t)n * sizeof(float)), "%s: reference to_float differs from dispatched",
-                  qt_get(t)->name);
+                  tr->name);
+        check_row3(t, to_float_impls[i].ref, "reference", row3, dst, n);
         hand_impls_checked++;
         if (to_float_impls[i].avx2 && cpu_level_hw() >= CPU_AVX2) {
             to_float_impls[i].avx2(src, other, n);
             CHECK_MSG(!memcmp(other, dst, (size_t)n * sizeof(float)), "%s: avx2 to_float differs from dispatched",
-                      qt_get(t)->name);
+                      tr->name);
+            check_row3(t, to_float_impls[i].avx2, "avx2", row3, dst, n);
             hand_impls_checked++;
         }
     }
