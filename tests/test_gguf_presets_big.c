@@ -12,8 +12,9 @@
  *   - the tensor infos, read here by a separate little cursor, list the tensors of
  *     llama.cpp's LLaVA layout with the real shapes and types, at offsets that follow
  *     gguf.cpp's rule (each the previous plus its size padded to the alignment).
- * Also: a writer whose output is a pipe that closes early fails with ERR_IO and leaves
- * the pipe in place (a failed write removes only a regular file it made). */
+ * The vocabulary checks run on every preset (tiny and small arrive whole). Also: a
+ * writer whose output is a pipe that closes early fails with ERR_IO and leaves the
+ * pipe in place (a failed write removes only a regular file it made). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -404,10 +405,33 @@ static void check_pipe_kept(const char *fifo) {
     unlink(fifo);
 }
 
+/* Every preset, whatever its size (the small ones arrive whole): the vocabulary. */
+static void check_all_vocabs(const char *fifo) {
+    int n_presets = 0;
+    for (const preset_t *p; (p = preset_at(n_presets)); n_presets++) {
+        preset_opts o = {QT_F16, QT_F16, 1, NULL, NULL};
+        size_t n = 0;
+        int status;
+        unsigned char *b = read_prefix(fifo, preset_write_lm, p, &o, &n, &status);
+        CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == (n < PREFIX_MAX ? 0 : 3), "%s: writer status %d",
+                  p->name, status);
+        gguf_t *g = b && n >= 24 ? open_meta(b, n, p->name) : NULL;
+        CHECK_MSG(g != NULL, "%s: metadata not readable", p->name);
+        if (g) {
+            printf("%s: %zu bytes read, vocabulary of %d checked\n", p->name, n, p->n_vocab);
+            check_vocab(p, g);
+            gguf_close(g);
+        }
+        free(b);
+    }
+    CHECK(n_presets >= 3);
+}
+
 int main(void) {
     char fifo[64];
     snprintf(fifo, sizeof fifo, "presets_big_%d.fifo", (int)getpid());
     check_pipe_kept(fifo);
+    check_all_vocabs(fifo);
     const preset_t *tl = preset_find("tinyllama-clip-b"), *l7 = preset_find("llava-1.5-7b");
     CHECK(tl && l7);
     if (!tl || !l7) return test_result("test_gguf_presets_big");
