@@ -373,7 +373,104 @@ static void check_geometry(void) {
     img_free(&src);
 }
 
+/* Files cut short fail in every format. Read from memory, stb pads a short file with
+ * zeros, so before stb_decode read through callbacks a cut BMP, TGA or GIF came back
+ * "decoded" with a black tail. Cuts keep the header and lose part of the pixel data
+ * (a TGA's 26-byte footer and a GIF's 1-byte trailer are not pixel data: cuts go past
+ * them). */
+static void check_truncated(void) {
+    static const char *const files[] = {"formats/small.bmp", "formats/small.tga", "formats/small.gif",
+                                        "formats/small.ppm", "formats/small_gray.pgm", "formats/small.jpg",
+                                        "formats/small_prog.jpg", "formats/small_gray16.png", "photo_160x120.png",
+                                        "alpha_20x12.png", "formats/exif_6.jpg"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, GOLDEN "%s", files[i]);
+        size_t n = 0;
+        unsigned char *b = test_slurp(path, &n);
+        CHECK(b != NULL && n > 100);
+        if (!b) continue;
+        err_t e = {0};
+        img_t im;
+        CHECK_OK(img_load_memory(&im, b, n, files[i], NULL, &e), &e);
+        img_free(&im);
+        const size_t cuts[] = {n - 40, n - 200 > 60 ? n - 200 : 60, n / 2, 60};
+        for (int k = 0; k < 4; k++) {
+            err_code rc = img_load_memory(&im, b, cuts[k], files[i], NULL, &e);
+            CHECK_MSG(rc == ERR_FORMAT, "%s cut to %zu of %zu bytes: %s", files[i], cuts[k], n,
+                      rc ? err_code_name(rc) : "decoded");
+            if (rc == ERR_OK) img_free(&im);
+            else CHECK_MSG(strstr(e.msg, files[i]) == e.msg, "%s", e.msg);
+        }
+        free(b);
+    }
+    /* the message says what happened for the formats stb pads silently */
+    size_t n = 0;
+    unsigned char *b = test_slurp(GOLDEN "formats/small.bmp", &n);
+    err_t e = {0};
+    img_t im;
+    if (b) {
+        CHECK(img_load_memory(&im, b, n - 1, "cut.bmp", NULL, &e) == ERR_FORMAT);
+        CHECK_MSG(strstr(e.msg, "cut.bmp: cannot decode image (truncated") == e.msg, "%s", e.msg);
+        free(b);
+    }
+}
+
+/* Sizes come from the header before stb: 0-sized and over-limit images get their own
+ * message even where stb's header check fails first (a PNG over stb's 2^30-byte limit,
+ * a 0x0 GIF or BMP: "unknown image type"). */
+static void check_header_sizes(void) {
+    err_t e = {0};
+    img_t im;
+    /* PNG: signature, IHDR length 13, "IHDR", width, height (big-endian) */
+    unsigned char png[33] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R'};
+    const uint32_t sizes[][2] = {{20000, 20000}, {16385, 1}, {1, 100000}};
+    for (int i = 0; i < 3; i++) {
+        for (int k = 0; k < 4; k++) {
+            png[16 + k] = (unsigned char)(sizes[i][0] >> (24 - 8 * k));
+            png[20 + k] = (unsigned char)(sizes[i][1] >> (24 - 8 * k));
+        }
+        CHECK(img_load_memory(&im, png, sizeof png, "big.png", NULL, &e) == ERR_RANGE);
+        char want[96];
+        snprintf(want, sizeof want, "big.png: image is %ux%u, larger than the limit 16384x16384", sizes[i][0],
+                 sizes[i][1]);
+        CHECK_MSG(strstr(e.msg, want) == e.msg, "%s", e.msg);
+    }
+    memset(png + 16, 0, 8);
+    CHECK(img_load_memory(&im, png, sizeof png, "zero.png", NULL, &e) == ERR_FORMAT);
+    CHECK_MSG(strstr(e.msg, "zero.png: image has size 0x0") == e.msg, "%s", e.msg);
+    /* GIF logical screen 0x0 and 40000x3 */
+    unsigned char gif[13] = {'G', 'I', 'F', '8', '9', 'a', 0, 0, 0, 0, 0, 0, 0};
+    CHECK(img_load_memory(&im, gif, sizeof gif, "zero.gif", NULL, &e) == ERR_FORMAT);
+    CHECK_MSG(strstr(e.msg, "zero.gif: image has size 0x0") == e.msg, "%s", e.msg);
+    gif[6] = 0x40, gif[7] = 0x9c, gif[8] = 3; /* 40000 x 3 */
+    CHECK(img_load_memory(&im, gif, sizeof gif, "wide.gif", NULL, &e) == ERR_RANGE);
+    CHECK_MSG(strstr(e.msg, "wide.gif: image is 40000x3") == e.msg, "%s", e.msg);
+    /* BMP with a top-down (negative) height over the limit, and 0 wide */
+    unsigned char bmp[54] = {'B', 'M', 54, 0, 0, 0, 0, 0, 0, 0, 54, 0, 0, 0, 40, 0, 0, 0};
+    bmp[18] = 10, bmp[22] = 0xe0, bmp[23] = 0xb1, bmp[24] = 0xff, bmp[25] = 0xff; /* height -20000 */
+    CHECK(img_load_memory(&im, bmp, sizeof bmp, "tall.bmp", NULL, &e) == ERR_RANGE);
+    CHECK_MSG(strstr(e.msg, "tall.bmp: image is 10x20000") == e.msg, "%s", e.msg);
+    bmp[18] = 0;
+    CHECK(img_load_memory(&im, bmp, sizeof bmp, "zero.bmp", NULL, &e) == ERR_FORMAT);
+    CHECK_MSG(strstr(e.msg, "zero.bmp: image has size 0x20000") == e.msg, "%s", e.msg);
+    /* JPEG SOF0 after an APP0: height 3, width 17000 */
+    const unsigned char jpg[] = {0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0, 0xFF, 0xC0, 0, 11, 8, 0, 3, 0x42, 0x68, 1, 1, 0x11, 0};
+    CHECK(img_load_memory(&im, jpg, sizeof jpg, "wide.jpg", NULL, &e) == ERR_RANGE);
+    CHECK_MSG(strstr(e.msg, "wide.jpg: image is 17000x3") == e.msg, "%s", e.msg);
+    img_opts o = {.max_w = 16000, .max_h = 2};
+    CHECK(img_load_memory(&im, jpg, sizeof jpg, "wide.jpg", &o, &e) == ERR_RANGE);
+    CHECK_MSG(strstr(e.msg, "limit 16000x2") != NULL, "%s", e.msg);
+    /* PNM: 0 wide, and over the limit */
+    CHECK(img_load_memory(&im, "P6\n0 5\n255\n", 11, "zero.ppm", NULL, &e) == ERR_FORMAT);
+    CHECK_MSG(strstr(e.msg, "zero.ppm: image has size 0x5") == e.msg, "%s", e.msg);
+    CHECK(img_load_memory(&im, "P5\n3 20000\n255\n", 15, "tall.pgm", NULL, &e) == ERR_RANGE);
+    CHECK_MSG(strstr(e.msg, "tall.pgm: image is 3x20000") == e.msg, "%s", e.msg);
+}
+
 int main(void) {
+    check_truncated();
+    check_header_sizes();
     check_formats();
     check_exif();
     check_errors();

@@ -109,7 +109,7 @@ err_code img_orient(const img_t *src, int o, img_t *out, err_t *err) {
  * 8-bit routine, and keeps the low byte of each big-endian sample (all found by
  * fuzz_image). So 16-bit PNM is refused, and the raster size the header implies
  * is verified before stb sees the file. Returns ERR_OK for non-PNM. */
-static err_code pnm_check(const unsigned char *b, size_t n, const char *name, err_t *err) {
+static err_code pnm_check(const unsigned char *b, size_t n, const char *name, int max_w, int max_h, err_t *err) {
     if (n < 2 || b[0] != 'P' || (b[1] != '5' && b[1] != '6')) return ERR_OK;
     size_t p = 2;
     uint64_t v[3];
@@ -131,6 +131,12 @@ static err_code pnm_check(const unsigned char *b, size_t n, const char *name, er
             if (v[i] > (1u << 24)) return err_set(err, ERR_FORMAT, "%s: PNM header value too large", name);
         }
     }
+    if (v[0] == 0 || v[1] == 0)
+        return err_set(err, ERR_FORMAT, "%s: image has size %llux%llu", name, (unsigned long long)v[0],
+                       (unsigned long long)v[1]);
+    if (v[0] > (uint64_t)max_w || v[1] > (uint64_t)max_h)
+        return err_set(err, ERR_RANGE, "%s: image is %llux%llu, larger than the limit %dx%d", name,
+                       (unsigned long long)v[0], (unsigned long long)v[1], max_w, max_h);
     if (v[2] == 0 || v[2] > 65535) return err_set(err, ERR_FORMAT, "%s: PNM maxval %llu", name, (unsigned long long)v[2]);
     if (v[2] > 255)
         return err_set(err, ERR_UNSUPPORTED, "%s: 16-bit PNM (maxval %llu) is not supported; convert it to 8 bits",
@@ -194,6 +200,58 @@ static err_code jpeg_check(const unsigned char *b, size_t n, const char *name, e
     return ERR_OK;
 }
 
+/* The stored size from the header alone, for the formats with a fixed place for it
+ * (PNG IHDR, GIF logical screen, BMP info header, JPEG SOFn, binary PNM); false when
+ * the format is not recognised or the header is cut. stb's own header check refuses
+ * sizes past its 2^30-byte limit with "unknown image type" (it tries every format and
+ * keeps the last reason), and some 0-sized headers the same way: reading the size
+ * here first turns both into the clear errors the contract promises. */
+static bool header_size(const unsigned char *b, size_t n, uint64_t *w, uint64_t *h) {
+    if (n >= 24 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8) && !memcmp(b + 12, "IHDR", 4)) {
+        *w = rd32(b + 16, false), *h = rd32(b + 20, false);
+        return true;
+    }
+    if (n >= 10 && (!memcmp(b, "GIF87a", 6) || !memcmp(b, "GIF89a", 6))) {
+        *w = rd16(b + 6, true), *h = rd16(b + 8, true);
+        return true;
+    }
+    if (n >= 26 && b[0] == 'B' && b[1] == 'M') {
+        uint32_t hsz = rd32(b + 14, true);
+        if (hsz == 12) { /* OS/2 BITMAPCOREHEADER: 16-bit sizes */
+            *w = rd16(b + 18, true), *h = rd16(b + 20, true);
+        } else {
+            int32_t sw = (int32_t)rd32(b + 18, true), sh = (int32_t)rd32(b + 22, true);
+            *w = sw < 0 ? 0u - (uint64_t)(int64_t)sw : (uint64_t)sw;
+            *h = sh < 0 ? 0u - (uint64_t)(int64_t)sh : (uint64_t)sh; /* negative: top-down rows */
+        }
+        return true;
+    }
+    if (n >= 4 && b[0] == 0xFF && b[1] == 0xD8) { /* markers up to the first SOFn (ITU T.81 B.2.2) */
+        size_t p = 2;
+        while (p + 4 <= n && b[p] == 0xFF) {
+            unsigned m = b[p + 1];
+            if (m == 0xFF) {
+                p++;
+                continue;
+            }
+            if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {
+                p += 2;
+                continue;
+            }
+            if (m == 0xDA || m == 0xD9) return false;
+            size_t len = (size_t)b[p + 2] << 8 | b[p + 3];
+            if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
+                if (len < 7 || p + 9 > n) return false;
+                *h = rd16(b + p + 5, false), *w = rd16(b + p + 7, false);
+                return true;
+            }
+            if (len < 2) return false;
+            p += 2 + len;
+        }
+    }
+    return false;
+}
+
 err_code img_load_memory(img_t *out, const void *buf, size_t size, const char *name, const img_opts *opts,
                          err_t *err) {
     memset(out, 0, sizeof *out);
@@ -209,7 +267,16 @@ err_code img_load_memory(img_t *out, const void *buf, size_t size, const char *n
         (size >= 4 && b[0] == 0x53 && b[1] == 0x80 && b[2] == 0xF6 && b[3] == 0x34))
         return err_set(err, ERR_UNSUPPORTED, "%s: PSD/HDR/PIC images are not supported (PNG, JPEG, BMP, GIF, TGA, PNM)",
                        name);
-    err_code rc = pnm_check(buf, size, name, err);
+    uint64_t hw = 0, hh = 0;
+    if (header_size(b, size, &hw, &hh)) {
+        if (hw == 0 || hh == 0)
+            return err_set(err, ERR_FORMAT, "%s: image has size %llux%llu", name, (unsigned long long)hw,
+                           (unsigned long long)hh);
+        if (hw > (uint64_t)max_w || hh > (uint64_t)max_h)
+            return err_set(err, ERR_RANGE, "%s: image is %llux%llu, larger than the limit %dx%d", name,
+                           (unsigned long long)hw, (unsigned long long)hh, max_w, max_h);
+    }
+    err_code rc = pnm_check(buf, size, name, max_w, max_h, err);
     if (!rc) rc = jpeg_check(buf, size, name, err);
     if (rc) return rc;
     int w = 0, h = 0, comp = 0;

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Every block stb allocates carries this header and sits in the current call's list,
  * so that an escape can free what stb had not yet freed itself. */
@@ -147,20 +148,72 @@ int stbd_info(const unsigned char *buf, int len, int *w, int *h, int *comp, cons
     return ok;
 }
 
+/* The file as stb's callback source. From memory, stb answers a read past the end
+ * with zeros and no error, so a cut BMP, TGA or GIF decoded "successfully" with a
+ * black or garbage tail. Through callbacks every read past the end is seen here.
+ * stb reads in two ways: refills of its own 128-byte look-ahead buffer (the first
+ * read of a call, stbi__start_callbacks, is one, and they all land in that same
+ * buffer), for which a short read near the end is normal and only a read that gets
+ * nothing means the decoder wanted more; and stbi__getn's reads of a known count into
+ * the decoder's own buffers (raster rows, PNG chunk data), for which any short read
+ * means the file ended first. */
+typedef struct {
+    const unsigned char *buf;
+    size_t len, pos;
+    const char *refill_dst; /* stb's look-ahead buffer */
+    bool overrun;           /* stb asked for bytes past the end */
+} stbd_src;
+
+static int src_read(void *user, char *data, int size) {
+    stbd_src *s = user;
+    if (!s->refill_dst) s->refill_dst = data;
+    size_t left = s->len - s->pos, n = size > 0 ? (size_t)size : 0;
+    if (n > left) n = left;
+    if (size > 0 && (n == 0 || (n < (size_t)size && data != s->refill_dst))) s->overrun = true;
+    memcpy(data, s->buf + s->pos, n);
+    s->pos += n;
+    return (int)n;
+}
+
+static void src_skip(void *user, int n) {
+    stbd_src *s = user;
+    if (n <= 0) return;
+    if ((size_t)n > s->len - s->pos) {
+        s->overrun = true;
+        s->pos = s->len;
+    } else {
+        s->pos += (size_t)n;
+    }
+}
+
+static int src_eof(void *user) {
+    const stbd_src *s = user;
+    return s->pos >= s->len;
+}
+
+const char stbd_truncated[] = "truncated: the decoder needed data past the end of the file";
+
 unsigned char *stbd_load(const unsigned char *buf, int len, size_t max_alloc, int *w, int *h, int *comp,
                          const char **why) {
     stbd_call call;
     stbd_call *volatile outer = call_enter(&call, max_alloc);
     unsigned char *volatile px = NULL;
     volatile bool escaped = false;
+    stbd_src src = {buf, len > 0 ? (size_t)len : 0, 0, NULL, false};
+    const stbi_io_callbacks io = {src_read, src_skip, src_eof};
     if (setjmp(call.escape) == 0)
-        px = stbi_load_from_memory(buf, len, w, h, comp, 0);
+        px = stbi_load_from_callbacks(&io, &src, w, h, comp, 0);
     else
         escaped = true; /* px is still NULL: stb never returned */
-    if (px) /* the result leaves the list: the caller owns it */
+    if (px && src.overrun) { /* decoded from zeros stb made up: refuse */
+        stbi_image_free(px);
+        px = NULL;
+        if (why) *why = stbd_truncated;
+    } else if (px) { /* the result leaves the list: the caller owns it */
         unlink_block((stbd_block *)(px - offsetof(stbd_block, data)));
-    else if (why)
-        *why = reason(&call, escaped);
+    } else if (why) {
+        *why = !escaped && src.overrun ? stbd_truncated : reason(&call, escaped);
+    }
     call_leave(&call, outer);
     return px;
 }

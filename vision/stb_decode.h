@@ -26,5 +26,10 @@ unsigned char *stbd_load(const unsigned char *buf, int len, size_t max_alloc, in
 void stbd_free(unsigned char *pixels);
 /* The *why of a call whose allocation went over its cap (compare the pointer). */
 extern const char stbd_too_large[];
+/* The *why of a file that ends before the decoder has what it needs. stb reads
+ * through callbacks here and the read past the end is the error, whatever the format
+ * (read from memory, stb substitutes zeros: a cut BMP, TGA or GIF came back "decoded"
+ * with a black or garbage tail). */
+extern const char stbd_truncated[];
 
 #endif
