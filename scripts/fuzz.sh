@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds build-fuzz/ with clang and libFuzzer (-DLM_FUZZ=ON: library and targets
 # instrumented with ASan+UBSan) and runs every tests/fuzz/fuzz_*.c target for a
-# bounded time from its seed corpus tests/fuzz/corpus/<name>/ (fuzz_gguf -> gguf).
+# bounded time from its seed corpus tests/fuzz/corpus/<name>/ (fuzz_gguf -> gguf; it
+# also starts from the hand-made broken files in tests/fuzz/malformed/).
 # New inputs go to build-fuzz/corpus/<name>/, crashes to build-fuzz/artifacts/.
 # Exit status is non-zero when any target crashes, leaks, times out or fails to build.
 #   FUZZ_SECONDS=N  overrides every target's time (default: gguf 60 s, others 30 s)
@@ -32,6 +33,8 @@ for t in "${targets[@]}"; do
   mkdir -p "$work"
   seeds=()
   [ -d "tests/fuzz/corpus/$name" ] && seeds+=("tests/fuzz/corpus/$name")
+  # the hand-made broken files start the gguf run next to the valid ones
+  [ "$name" = gguf ] && [ -d tests/fuzz/malformed ] && seeds+=(tests/fuzz/malformed)
   exe=$(find build-fuzz -type f -name "$t" -perm -u+x | head -n 1)
   echo "fuzz: $t for ${secs}s (seeds: ${seeds[*]:-none})" >&2
   if ! ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
