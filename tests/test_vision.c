@@ -6,7 +6,8 @@
  *   test_vision --write-fixtures DIR
  * (tiny_f32.gguf: F32, quick_gelu, all 3 stored blocks run; tiny_f16.gguf: F16
  * matrices, gelu, ffn_up/ffn_down names swapped, clip.vision.feature_layer = [2] of 3
- * stored blocks). Regenerate everything with tests/golden/vision/regen.sh. */
+ * stored blocks; tiny_odd_f32.gguf: F32, gelu, an unusual shape, see FX_ODD).
+ * Regenerate everything with tests/golden/vision/regen.sh. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,8 @@ typedef struct {
     const char *projector;   /* clip.projector_type */
     const char *omit;        /* tensor name to leave out (error tests) */
     int pos_rows;            /* 0: correct */
+    /* shape; 0: the FX_ defaults */
+    int s, p, d, h, ff, blk, mmh, out;
 } fx_opts;
 
 typedef struct {
@@ -88,6 +91,9 @@ static int fx_add(gguf_writer_t *w, fx_mem *mem, fx_rng *r, const fx_opts *o, co
 }
 
 static int fx_write(const char *path, const fx_opts *o, uint64_t seed) {
+    const int FS = o->s ? o->s : FX_S, FP = o->p ? o->p : FX_P, FD = o->d ? o->d : FX_D, FH = o->h ? o->h : FX_H;
+    const int FFF = o->ff ? o->ff : FX_FF, FBLK = o->blk ? o->blk : FX_BLK, FMMH = o->mmh ? o->mmh : FX_MMH;
+    const int FOUT = o->out ? o->out : FX_OUT;
     gguf_writer_t *w = gguf_writer_create();
     fx_mem mem = {.n = 0};
     fx_rng r = {seed};
@@ -99,13 +105,13 @@ static int fx_write(const char *path, const fx_opts *o, uint64_t seed) {
     gguf_writer_set_bool(w, "clip.has_llava_projector", true);
     gguf_writer_set_str(w, "clip.projector_type", o->projector ? o->projector : "mlp");
     gguf_writer_set_bool(w, "clip.use_gelu", o->use_gelu);
-    gguf_writer_set_u32(w, "clip.vision.image_size", FX_S);
-    gguf_writer_set_u32(w, "clip.vision.patch_size", FX_P);
-    gguf_writer_set_u32(w, "clip.vision.embedding_length", FX_D);
-    gguf_writer_set_u32(w, "clip.vision.feed_forward_length", FX_FF);
-    gguf_writer_set_u32(w, "clip.vision.projection_dim", FX_OUT);
-    gguf_writer_set_u32(w, "clip.vision.block_count", FX_BLK);
-    gguf_writer_set_u32(w, "clip.vision.attention.head_count", FX_H);
+    gguf_writer_set_u32(w, "clip.vision.image_size", FS);
+    gguf_writer_set_u32(w, "clip.vision.patch_size", FP);
+    gguf_writer_set_u32(w, "clip.vision.embedding_length", FD);
+    gguf_writer_set_u32(w, "clip.vision.feed_forward_length", FFF);
+    gguf_writer_set_u32(w, "clip.vision.projection_dim", FOUT);
+    gguf_writer_set_u32(w, "clip.vision.block_count", FBLK);
+    gguf_writer_set_u32(w, "clip.vision.attention.head_count", FH);
     gguf_writer_set_f32(w, "clip.vision.attention.layer_norm_epsilon", 1e-5f);
     gguf_writer_set_arr_f32(w, "clip.vision.image_mean", mean, 3);
     gguf_writer_set_arr_f32(w, "clip.vision.image_std", std_, 3);
@@ -114,17 +120,17 @@ static int fx_write(const char *path, const fx_opts *o, uint64_t seed) {
         gguf_writer_set_arr_i32(w, "clip.vision.feature_layer", &fl, 1);
     }
     int mt = o->type;
-    int64_t n_pos = o->pos_rows ? o->pos_rows : (FX_S / FX_P) * (FX_S / FX_P) + 1;
-    int64_t ne_patch[4] = {FX_P, FX_P, 3, FX_D}, ne_d[1] = {FX_D}, ne_pos[2] = {FX_D, n_pos};
-    int64_t ne_dd[2] = {FX_D, FX_D}, ne_up[2] = {FX_D, FX_FF}, ne_down[2] = {FX_FF, FX_D}, ne_ff[1] = {FX_FF};
-    int64_t ne_mm0[2] = {FX_D, FX_MMH}, ne_mm0b[1] = {FX_MMH}, ne_mm2[2] = {FX_MMH, FX_OUT}, ne_mm2b[1] = {FX_OUT};
-    float sd = 1.0f / sqrtf(FX_D);
+    int64_t n_pos = o->pos_rows ? o->pos_rows : (FS / FP) * (FS / FP) + 1;
+    int64_t ne_patch[4] = {FP, FP, 3, FD}, ne_d[1] = {FD}, ne_pos[2] = {FD, n_pos};
+    int64_t ne_dd[2] = {FD, FD}, ne_up[2] = {FD, FFF}, ne_down[2] = {FFF, FD}, ne_ff[1] = {FFF};
+    int64_t ne_mm0[2] = {FD, FMMH}, ne_mm0b[1] = {FMMH}, ne_mm2[2] = {FMMH, FOUT}, ne_mm2b[1] = {FOUT};
+    float sd = 1.0f / sqrtf(FD);
     bad |= fx_add(w, &mem, &r, o, "v.patch_embd.weight", 4, ne_patch, 0, 0.08f, mt);
     bad |= fx_add(w, &mem, &r, o, "v.class_embd", 1, ne_d, 0, 0.5f, QT_F32);
     bad |= fx_add(w, &mem, &r, o, "v.position_embd.weight", 2, ne_pos, 0, 0.5f, mt);
     bad |= fx_add(w, &mem, &r, o, "v.pre_ln.weight", 1, ne_d, 1, 0.1f, QT_F32);
     bad |= fx_add(w, &mem, &r, o, "v.pre_ln.bias", 1, ne_d, 0, 0.1f, QT_F32);
-    for (int il = 0; il < FX_BLK; il++) {
+    for (int il = 0; il < FBLK; il++) {
         char nm[64];
 #define ADD(suffix, nd, ne, mu, sg, ty)                                    \
     snprintf(nm, sizeof nm, "v.blk.%d.%s", il, suffix);                    \
@@ -150,13 +156,13 @@ static int fx_write(const char *path, const fx_opts *o, uint64_t seed) {
         snprintf(s4, sizeof s4, "%s.bias", down);
         ADD(s1, 2, ne_up, 0, 1.5f * sd, mt)
         ADD(s2, 1, ne_ff, 0, 0.1f, QT_F32)
-        ADD(s3, 2, ne_down, 0, 1.0f / sqrtf(FX_FF), mt)
+        ADD(s3, 2, ne_down, 0, 1.0f / sqrtf(FFF), mt)
         ADD(s4, 1, ne_d, 0, 0.1f, QT_F32)
 #undef ADD
     }
     bad |= fx_add(w, &mem, &r, o, "mm.0.weight", 2, ne_mm0, 0, sd, mt);
     bad |= fx_add(w, &mem, &r, o, "mm.0.bias", 1, ne_mm0b, 0, 0.1f, QT_F32);
-    bad |= fx_add(w, &mem, &r, o, "mm.2.weight", 2, ne_mm2, 0, 1.0f / sqrtf(FX_MMH), mt);
+    bad |= fx_add(w, &mem, &r, o, "mm.2.weight", 2, ne_mm2, 0, 1.0f / sqrtf(FMMH), mt);
     bad |= fx_add(w, &mem, &r, o, "mm.2.bias", 1, ne_mm2b, 0, 0.1f, QT_F32);
     err_t e = {0};
     if (!bad && gguf_writer_write(w, path, &e)) {
@@ -170,6 +176,11 @@ static int fx_write(const char *path, const fx_opts *o, uint64_t seed) {
 
 static const fx_opts FX_F32 = {.type = QT_F32, .use_gelu = false};
 static const fx_opts FX_F16 = {.type = QT_F16, .use_gelu = true, .swap_ffn_names = true, .feature_layer = 2};
+/* An unusual shape: 30 px in 5 px patches (a 6 x 6 grid, 37 tokens), width 36 in 3
+ * heads of 12, FFN 52, 4 blocks, projector 36 -> 20 -> 24; every size off the SIMD
+ * widths, so the kernels' tails are exercised. */
+static const fx_opts FX_ODD = {.type = QT_F32, .use_gelu = true, .s = 30, .p = 5, .d = 36, .h = 3, .ff = 52,
+                               .blk = 4, .mmh = 20, .out = 24};
 
 static int write_fixtures(const char *dir) {
     char p[1024];
@@ -177,7 +188,9 @@ static int write_fixtures(const char *dir) {
     if (fx_write(p, &FX_F32, 0x5eed1234abcdULL)) return 1;
     snprintf(p, sizeof p, "%s/tiny_f16.gguf", dir);
     if (fx_write(p, &FX_F16, 0x0f16f16f16ULL)) return 1;
-    printf("wrote %s/tiny_f32.gguf and tiny_f16.gguf\n", dir);
+    snprintf(p, sizeof p, "%s/tiny_odd_f32.gguf", dir);
+    if (fx_write(p, &FX_ODD, 0x0dd5a9e0dd5ULL)) return 1;
+    printf("wrote %s/tiny_f32.gguf, tiny_f16.gguf and tiny_odd_f32.gguf\n", dir);
     return 0;
 }
 
@@ -320,6 +333,19 @@ out2:
 out1:
     npy_free(&gpix);
 out0:
+    vit_free(v);
+}
+
+/* The unusual shape's config is read from the file, not assumed. */
+static void check_odd_shape(void) {
+    err_t e = {0};
+    vit_t *v = NULL;
+    CHECK_OK(vit_load(&v, GOLDEN "tiny_odd_f32.gguf", &e), &e);
+    if (!v) return;
+    const vit_config *c = vit_get_config(v);
+    CHECK(c->image_size == 30 && c->patch_size == 5 && c->grid == 6 && c->n_patches == 36 && c->n_tokens == 37);
+    CHECK(c->d == 36 && c->n_head == 3 && c->head_dim == 12 && c->n_ff == 52);
+    CHECK(c->n_stored == 4 && c->n_run == 4 && c->d_proj_hidden == 20 && c->d_out == 24 && c->use_gelu);
     vit_free(v);
 }
 
@@ -488,23 +514,28 @@ static void check_threads(mm_ctx_t *mm2) {
     vit_free(v);
 }
 
-/* The shipped toy model (assets/model, from the trainer) against its golden, when
- * both exist (regen.sh writes the golden once the model is there). */
-static void check_shipped(mm_ctx_t *mm) {
+/* The shipped toy model (assets/model, from the trainer) against its goldens, pad and
+ * crop, when both exist (regen.sh writes the goldens once the model is there). */
+static void check_shipped(mm_ctx_t *mm, const char *prefix, pp_pipeline pipe) {
     const char *model = LM_SOURCE_DIR "/assets/model/llava-mech-toy-mmproj.gguf";
-    FILE *f = fopen(model, "rb"), *g = fopen(GOLDEN "shipped_pad_tokens.npy", "rb");
+    char gtok_name[128], gpix_name[128];
+    snprintf(gtok_name, sizeof gtok_name, "%s_tokens.npy", prefix);
+    snprintf(gpix_name, sizeof gpix_name, "%s_pixels.npy", prefix);
+    char gpath[1024];
+    snprintf(gpath, sizeof gpath, GOLDEN "%s", gtok_name);
+    FILE *f = fopen(model, "rb"), *g = fopen(gpath, "rb");
     if (f) fclose(f);
     if (g) fclose(g);
     if (!f || !g) {
-        printf("shipped model golden: skipped (%s)\n", f ? "run tests/golden/vision/regen.sh" : "no model yet");
+        printf("shipped model golden %s: skipped (%s)\n", prefix, f ? "run tests/golden/vision/regen.sh" : "no model yet");
         return;
     }
     err_t e = {0};
     vit_t *v = NULL;
     CHECK_OK(vit_load(&v, model, &e), &e);
     npy_array_t gpix, gtok;
-    if (!v || load_npy("shipped_pad_pixels.npy", &gpix)) return;
-    if (load_npy("shipped_pad_tokens.npy", &gtok)) return;
+    if (!v || load_npy(gpix_name, &gpix)) return;
+    if (load_npy(gtok_name, &gtok)) return;
     const vit_config *c = vit_get_config(v);
     vit_state_t st;
     CHECK_OK(vit_state_create(&st, v, &e), &e);
@@ -513,12 +544,13 @@ static void check_shipped(mm_ctx_t *mm) {
     img_t im;
     CHECK_OK(img_load(&im, GOLDEN "photo_160x120.png", NULL, &e), &e);
     pp_geom geom;
-    CHECK_OK(vit_encode(v, &st, mm, &im, PP_PAD, NULL, &geom, &e), &e);
+    CHECK_OK(vit_encode(v, &st, mm, &im, pipe, NULL, &geom, &e), &e);
+    CHECK(geom.pipeline == pipe);
     double dp = test_max_diff(st.pixels, gpix.data, 3LL * c->image_size * c->image_size);
     double err = test_max_diff(st.tokens, gtok.data, n), scale = test_max_abs(gtok.data, n);
-    CHECK_MSG(dp <= 1e-5, "shipped: pixels differ by %.3g", dp);
-    CHECK_MSG(err <= 1e-4 * scale, "shipped: tokens max err %.3g > 1e-4 * %.3g", err, scale);
-    printf("shipped model: tokens max err %.3g (scale %.3g, rel %.2g)\n", err, scale, err / scale);
+    CHECK_MSG(dp <= 1e-5, "shipped %s: pixels differ by %.3g", prefix, dp);
+    CHECK_MSG(err <= 1e-4 * scale, "shipped %s: tokens max err %.3g > 1e-4 * %.3g", prefix, err, scale);
+    printf("shipped model, %s: tokens max err %.3g (scale %.3g, rel %.2g)\n", prefix, err, scale, err / scale);
     img_free(&im);
     vit_state_free(&st);
     npy_free(&gpix);
@@ -537,9 +569,13 @@ int main(int argc, char **argv) {
     check_case(mm, "tiny_f32.gguf", "f32_crop", "small_45x31.png", PP_CROP);
     check_case(mm, "tiny_f16.gguf", "f16_pad", "portrait_30x41.png", PP_PAD);
     check_case(mm, "tiny_f16.gguf", "f16_crop", "portrait_30x41.png", PP_CROP);
+    check_case(mm, "tiny_odd_f32.gguf", "odd_pad", "small_45x31.png", PP_PAD);
+    check_case(mm, "tiny_odd_f32.gguf", "odd_crop", "photo_160x120.png", PP_CROP);
+    check_odd_shape();
     check_hooks(mm);
     check_threads(mm);
-    check_shipped(mm);
+    check_shipped(mm, "shipped_pad", PP_PAD);
+    check_shipped(mm, "shipped_crop", PP_CROP);
     check_errors();
     mm_ctx_free(mm);
     return test_result("test_vision");

@@ -11,7 +11,8 @@
  *     activation, attn_out is before the residual add, ...),
  *   - that an edit at any point is what the rest of the forward consumes,
  *   - and that it changes the image tokens.
- * Fixture: tests/golden/vision/tiny_f32.gguf (3 blocks, 4 heads, quick_gelu). */
+ * Fixtures: tests/golden/vision/tiny_f32.gguf (3 blocks, 4 heads of 8, quick_gelu) and
+ * tiny_odd_f32.gguf (4 blocks, 3 heads of 12, gelu, 6 x 6 grid of 5 px patches). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -288,16 +289,13 @@ out:
     free(patch);
 }
 
-int main(int argc, char **argv) {
-    mm_init_blas(argc, argv);
+static void check_model(mm_ctx_t *mm, const char *model, const char *pixels) {
     err_t e = {0};
-    mm_ctx_t *mm = NULL;
     vit_t *v = NULL;
-    CHECK_OK(mm_ctx_create(&mm, 2, &e), &e);
-    CHECK_OK(vit_load(&v, GOLDEN "tiny_f32.gguf", &e), &e);
+    CHECK_OK(vit_load(&v, model, &e), &e);
     npy_array_t pix;
-    CHECK_OK(npy_read(GOLDEN "f32_pad_pixels.npy", &pix, &e), &e);
-    if (!mm || !v || test_failures_) return test_result("test_vision_hooks");
+    CHECK_OK(npy_read(pixels, &pix, &e), &e);
+    if (!v || test_failures_) return;
     const vit_config *c = vit_get_config(v);
     model_t m = {vit_gguf(v), c};
     vit_state_t st;
@@ -356,6 +354,18 @@ int main(int argc, char **argv) {
     npy_free(&pix);
     vit_state_free(&st);
     vit_free(v);
+    printf("%s: %d hook points captured, edited and recomputed (%d blocks, %d heads of %d, %s)\n", model, n_points - 1,
+           c->n_run, c->n_head, c->head_dim, c->use_gelu ? "gelu" : "quick_gelu");
+}
+
+int main(int argc, char **argv) {
+    mm_init_blas(argc, argv);
+    err_t e = {0};
+    mm_ctx_t *mm = NULL;
+    CHECK_OK(mm_ctx_create(&mm, 2, &e), &e);
+    if (!mm) return test_result("test_vision_hooks");
+    check_model(mm, GOLDEN "tiny_f32.gguf", GOLDEN "f32_pad_pixels.npy");
+    check_model(mm, GOLDEN "tiny_odd_f32.gguf", GOLDEN "odd_crop_pixels.npy");
     mm_ctx_free(mm);
     return test_result("test_vision_hooks");
 }

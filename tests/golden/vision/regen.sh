@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates every vision golden: test images, the two random tiny mmproj fixtures
+# Regenerates every vision golden: test images, the three random tiny mmproj fixtures
 # (written by our C GGUF writer), the PIL resampling goldens and the PyTorch reference
 # tensors. Usage: tests/golden/vision/regen.sh [BUILD_DIR]   (default: build)
 set -euo pipefail
@@ -20,6 +20,9 @@ $PY tests/reference/vision_ref.py $G/tiny_f32.gguf $G/small_45x31.png $G/f32_pad
 $PY tests/reference/vision_ref.py $G/tiny_f32.gguf $G/small_45x31.png $G/f32_crop --pipeline crop
 $PY tests/reference/vision_ref.py $G/tiny_f16.gguf $G/portrait_30x41.png $G/f16_pad --pipeline pad
 $PY tests/reference/vision_ref.py $G/tiny_f16.gguf $G/portrait_30x41.png $G/f16_crop --pipeline crop
+$PY tests/reference/vision_ref.py $G/tiny_odd_f32.gguf $G/small_45x31.png $G/odd_pad --pipeline pad
+$PY tests/reference/vision_ref.py $G/tiny_odd_f32.gguf $G/photo_160x120.png $G/odd_crop --pipeline crop
 if [ -f assets/model/llava-mech-toy-mmproj.gguf ]; then
   $PY tests/reference/vision_ref.py assets/model/llava-mech-toy-mmproj.gguf $G/photo_160x120.png $G/shipped_pad --pipeline pad
+  $PY tests/reference/vision_ref.py assets/model/llava-mech-toy-mmproj.gguf $G/photo_160x120.png $G/shipped_crop --pipeline crop
 fi
