@@ -98,6 +98,29 @@ static void check_formats(void) {
         img_free(&a);
         img_free(&white);
     }
+    /* gray + alpha and a palette's transparent entry: composited over white the same way */
+    const char *alphas[][2] = {{"alpha_la_20x12.png", "alpha_la_20x12_white.png"},
+                               {"alpha_pal_20x12.png", "alpha_pal_20x12_white.png"}};
+    for (int i = 0; i < 2; i++) {
+        if (load(alphas[i][0], &a) || load(alphas[i][1], &white)) continue;
+        int d = img_cmp(&a, &white, NULL);
+        CHECK_MSG(d == 0, "%s differs from its white composite by %d", alphas[i][0], d);
+        img_free(&a);
+        img_free(&white);
+    }
+    /* an animated GIF gives its first frame exactly (PIL's frame 0), not a later one */
+    img_t f0, f1;
+    if (!load("formats/anim3.gif", &im) && !load("formats/anim3_frame0.png", &f0) &&
+        !load("formats/anim3_frame1.png", &f1)) {
+        int d0 = img_cmp(&im, &f0, NULL);
+        double m1 = 0;
+        int d1 = img_cmp(&im, &f1, &m1);
+        CHECK_MSG(d0 == 0, "animated GIF: differs from frame 0 by %d", d0);
+        CHECK_MSG(d1 > 0 && m1 > 10, "animated GIF: frame 1 is not different enough (%d, %.1f)", d1, m1);
+        img_free(&im);
+        img_free(&f0);
+        img_free(&f1);
+    }
     img_free(&ref);
     img_free(&gray);
 }

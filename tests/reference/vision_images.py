@@ -79,6 +79,30 @@ def main(out):
         jp = os.path.join(f, f"exif_{o}.jpg")
         base.save(jp, quality=95, exif=ex.tobytes())
         ImageOps.exif_transpose(Image.open(jp)).convert("RGB").save(os.path.join(f, f"exif_{o}_upright.png"))
+    # animated GIF: three different frames; the loader must return the first, exactly
+    # as PIL decodes frame 0
+    frames = [photo(45, 31, 20 + i).quantize(32) for i in range(3)]
+    frames[0].save(os.path.join(f, "anim3.gif"), save_all=True, append_images=frames[1:], duration=100, loop=0)
+    with Image.open(os.path.join(f, "anim3.gif")) as anim:
+        assert anim.n_frames == 3
+        anim.seek(0)
+        anim.convert("RGB").save(os.path.join(f, "anim3_frame0.png"))
+        anim.seek(1)
+        anim.convert("RGB").save(os.path.join(f, "anim3_frame1.png"))
+    # gray + alpha (LA) and a palette with a transparent entry (tRNS): composited over
+    # white like RGBA
+    g = np.asarray(photo(20, 12, 8).convert("L"), dtype=np.uint32)[..., None]
+    Image.fromarray(np.concatenate([g, alpha], -1).astype(np.uint8), "LA").save(os.path.join(out, "alpha_la_20x12.png"))
+    al = alpha.astype(np.uint32)
+    gw = (g * al + (255 - al) * 255 + 127) // 255
+    Image.fromarray(np.repeat(gw, 3, -1).astype(np.uint8), "RGB").save(os.path.join(out, "alpha_la_20x12_white.png"))
+    pal = photo(20, 12, 9).quantize(16)
+    pal.info["transparency"] = 3
+    pal.save(os.path.join(out, "alpha_pal_20x12.png"), transparency=3)
+    rgba = np.asarray(Image.open(os.path.join(out, "alpha_pal_20x12.png")).convert("RGBA"), dtype=np.uint32)
+    pa = rgba[..., 3:4]
+    pw = (rgba[..., :3] * pa + (255 - pa) * 255 + 127) // 255
+    Image.fromarray(pw.astype(np.uint8), "RGB").save(os.path.join(out, "alpha_pal_20x12_white.png"))
     # 16-bit PNG: stb reduces to 8 bits (v >> 8)
     a16 = (np.asarray(src.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
     Image.fromarray(a16, "I;16").save(os.path.join(f, "small_gray16.png"))
