@@ -491,7 +491,128 @@ static void check_header_sizes(void) {
     CHECK_MSG(strstr(e.msg, "tall.pgm: image is 3x20000") == e.msg, "%s", e.msg);
 }
 
+/* The mapping original <-> model image, measured through the resampling itself, and
+ * every cell's box against the pipelines' definitions, for a landscape and a portrait
+ * image in both pipelines. The original holds ramps, red = x and green = y (sides up
+ * to 255); bicubic interpolation reproduces a linear function, so
+ * the model image's red at model x is x_orig(x) - 1/2 up to the output's rounding. A
+ * line fitted over the interior (away from the image's and the padding's edges, where
+ * the kernel clamps) gives the mapping the resampling really applied, which must agree
+ * with pp_geom's to a tenth of an original pixel everywhere in that range. */
+static void fit_line(const double *x, const double *y, int n, double *a, double *b) {
+    double sx = 0, sy = 0, sxx = 0, sxy = 0;
+    for (int i = 0; i < n; i++) sx += x[i], sy += y[i], sxx += x[i] * x[i], sxy += x[i] * y[i];
+    *a = (n * sxy - sx * sy) / (n * sxx - sx * sx);
+    *b = (sy - *a * sx) / n;
+}
+
+static void check_geometry_exact(void) {
+    const int S = 224, p = 14, G = S / p;
+    double worst = 0;
+    const int sizes[][2] = {{120, 72}, {72, 120}, {97, 160}, {250, 61}};
+    for (int si = 0; si < 4; si++) {
+        const int W = sizes[si][0], H = sizes[si][1];
+        err_t e = {0};
+        img_t src;
+        CHECK_OK(img_create(&src, W, H, &e), &e);
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                uint8_t *q = src.rgb + ((size_t)y * W + x) * 3;
+                q[0] = (uint8_t)x; /* exact: x_orig = value + 1/2 at pixel centres */
+                q[1] = (uint8_t)y;
+            }
+        for (int pi = 0; pi < 2; pi++) {
+            const pp_pipeline pipe = pi ? PP_CROP : PP_PAD;
+            img_t m;
+            pp_geom g;
+            CHECK_OK(pp_model_image(&src, pipe, S, p, CLIP_MEAN, &m, &g, &e), &e);
+            if (!m.rgb) continue;
+            /* the definitions, written out: pad = paste at ((L-W)//2, (L-H)//2) on an L x L
+             * square, L = max(W, H), then scale S/L; crop = short side to S, long side
+             * int(S long / short), then the centre S x S at ((nw-S)//2, (nh-S)//2) */
+            double sx, sy, ox, oy;
+            if (pipe == PP_PAD) {
+                int L = W > H ? W : H;
+                sx = sy = (double)S / L;
+                ox = (L - W) / 2 * sx;
+                oy = (L - H) / 2 * sy;
+            } else {
+                int nw = W <= H ? S : (int)((double)S * W / H), nh = W <= H ? (int)((double)S * H / W) : S;
+                sx = (double)nw / W, sy = (double)nh / H;
+                ox = -((nw - S) / 2), oy = -((nh - S) / 2);
+            }
+            CHECK_MSG(fabs(g.sx - sx) < 1e-12 && fabs(g.sy - sy) < 1e-12 && fabs(g.ox - ox) < 1e-12 &&
+                          fabs(g.oy - oy) < 1e-12,
+                      "%dx%d %s: geometry (%g %g %g %g) vs definition (%g %g %g %g)", W, H, pp_pipeline_name(pipe),
+                      g.sx, g.sy, g.ox, g.oy, sx, sy, ox, oy);
+            /* measured: model coordinate (pixel centre) -> ramp value -> original coordinate */
+            double *mx = malloc(sizeof(double) * S * S), *vx = malloc(sizeof(double) * S * S);
+            for (int axis = 0; axis < 2; axis++) {
+                const double s_ = axis ? g.sy : g.sx, o_ = axis ? g.oy : g.ox;
+                const int len = axis ? H : W;
+                int n = 0;
+                for (int y = 0; y < S; y++)
+                    for (int x = 0; x < S; x++) {
+                        double mc = (axis ? y : x) + 0.5, other = (axis ? x : y) + 0.5;
+                        double oc = (mc - o_) / s_;                                   /* original coordinate */
+                        double oo = (other - (axis ? g.ox : g.oy)) / (axis ? g.sx : g.sy); /* and the other axis */
+                        int olen = axis ? W : H;
+                        if (oc < 4 || oc > len - 4 || oo < 4 || oo > olen - 4) continue;
+                        mx[n] = mc;
+                        vx[n] = m.rgb[((size_t)y * S + x) * 3 + axis] + 0.5;
+                        n++;
+                    }
+                double a, b, lo = INFINITY, hi = -INFINITY, dev = 0;
+                fit_line(mx, vx, n, &a, &b);
+                for (int i = 0; i < n; i++) lo = fmin(lo, mx[i]), hi = fmax(hi, mx[i]);
+                for (int k = 0; k < 2; k++) { /* both lines are straight: the ends bound it */
+                    double mc = k ? hi : lo;
+                    dev = fmax(dev, fabs(a * mc + b - (mc - o_) / s_));
+                }
+                CHECK_MSG(n > 1000 && dev < 0.1,
+                          "%dx%d %s axis %d: resampling and geometry disagree by %.3f original px (fit %.5f x + %.3f, "
+                          "geometry (x - %.3f) / %.5f, %d px)",
+                          W, H, pp_pipeline_name(pipe), axis, dev, a, b, o_, s_, n);
+                if (dev > worst) worst = dev;
+            }
+            free(mx);
+            free(vx);
+            /* every cell's box: the model cell [c p, (c+1) p) mapped back, clipped to the image */
+            int n_cells = 0;
+            double area = 0;
+            for (int r = 0; r < G; r++)
+                for (int c = 0; c < G; c++) {
+                    double box[4];
+                    bool vis = pp_cell_box(&g, r, c, box);
+                    double x0 = fmax(0, (c * p - ox) / sx), x1 = fmin(W, ((c + 1) * p - ox) / sx);
+                    double y0 = fmax(0, (r * p - oy) / sy), y1 = fmin(H, ((r + 1) * p - oy) / sy);
+                    bool want = x1 > x0 && y1 > y0;
+                    CHECK_MSG(vis == want, "%dx%d %s cell (%d,%d): visible %d, expected %d", W, H,
+                              pp_pipeline_name(pipe), r, c, vis, want);
+                    if (vis && want) {
+                        CHECK_MSG(fabs(box[0] - x0) < 1e-9 && fabs(box[1] - y0) < 1e-9 && fabs(box[2] - x1) < 1e-9 &&
+                                      fabs(box[3] - y1) < 1e-9,
+                                  "%dx%d %s cell (%d,%d): box %g,%g,%g,%g vs %g,%g,%g,%g", W, H, pp_pipeline_name(pipe),
+                                  r, c, box[0], box[1], box[2], box[3], x0, y0, x1, y1);
+                        area += (box[2] - box[0]) * (box[3] - box[1]);
+                        n_cells++;
+                    }
+                }
+            /* pad: the cells cover the whole image; crop: exactly the centre window */
+            double visible = pipe == PP_PAD ? (double)W * H : (S / sx) * (S / sy);
+            CHECK_MSG(fabs(area - visible) < 1e-6 * visible, "%dx%d %s: cells cover %.3f px^2 of %.3f", W, H,
+                      pp_pipeline_name(pipe), area, visible);
+            if (pipe == PP_CROP) CHECK(n_cells == G * G);
+            else CHECK(n_cells < G * G); /* non-square: some cells are padding only */
+            img_free(&m);
+        }
+        img_free(&src);
+    }
+    printf("geometry: resampling vs pp_geom within %.4f original px (pad and crop, 4 aspect ratios)\n", worst);
+}
+
 int main(void) {
+    check_geometry_exact();
     check_truncated();
     check_header_sizes();
     check_formats();
