@@ -7,11 +7,22 @@
  * block's q/k/v/o and MLP matmuls, attention (QK^T and AV) and the projector. The
  * time is the best of --reps forwards after a warm-up forward that touches every
  * weight page; preprocessing (a 640x480 photo-like image, pad pipeline) is timed
- * separately. Goal: >= 0.70 of the sgemm peak. */
+ * separately. Goal: >= 0.70 of the sgemm peak.
+ *
+ * Hook cost: vit.h promises that capturing nothing costs nothing. The bench times, in
+ * interleaved rounds, forwards with no hook set, with an empty set, and with a set of
+ * two patterns that match no vision point (the emit check then formats and matches
+ * every point's name), and prints process-CPU and wall best-of times and their ratios
+ * to "no set". `--hooks none|empty|nomatch` runs the warm-up and timed forwards with
+ * that set, so an instruction count can compare them in separate processes:
+ *   valgrind --tool=callgrind --toggle-collect=vit_forward \
+ *       llava-mech bench encode --mmproj M -t 1 --reps 1 --no-extras --hooks none|empty|nomatch
+ * counts the instructions of exactly two forwards (warm-up and timed) with that set. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bench.h"
 #include "core/matmul.h"
@@ -33,7 +44,10 @@ static int usage(FILE *f, int code) {
                "  --type T       mmproj weight type of the generated file (default f16)\n"
                "  --dir DIR      where generated files are kept (default $LLAVA_MECH_BENCH_DIR or\n"
                "                 /tmp/llava-mech-bench)\n"
-               "  -t N           threads (default: all online CPUs); --reps N timed forwards (default 3)\n");
+               "  -t N           threads (default: all online CPUs); --reps N timed forwards (default 3)\n"
+               "  --hooks H      none (default), empty or nomatch: the hook set of the timed forwards\n"
+               "                 (the hook-cost line compares all three either way)\n"
+               "  --no-extras    only the warm-up and timed forwards: no hook-cost line, no breakdown\n");
     return code;
 }
 
@@ -66,13 +80,29 @@ static int stage_hook(void *user, const hook_info *info, float *data) {
     return 0;
 }
 
+static int dont_match(void *user, const hook_info *info, float *data) {
+    (void)info, (void)data;
+    (*(long *)user)++;
+    return 0;
+}
+
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 int bench_encode(int argc, char **argv) {
     const char *preset_name = "llava-1.5-7b", *type_name = "f16", *mmproj = NULL;
     const char *dir = bench_default_dir();
-    int threads = 0, reps = 3, pipe = PP_PAD;
+    int threads = 0, reps = 3, pipe = PP_PAD, hooks_kind = 0, extras = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout, 0);
+        if (!strcmp(a, "--no-extras")) {
+            extras = 0;
+            continue;
+        }
         if (i + 1 >= argc) return usage(stderr, 2);
         const char *v = argv[++i];
         char *end = NULL;
@@ -80,7 +110,10 @@ int bench_encode(int argc, char **argv) {
         else if (!strcmp(a, "--preset")) preset_name = v;
         else if (!strcmp(a, "--type")) type_name = v;
         else if (!strcmp(a, "--dir")) dir = v;
-        else if (!strcmp(a, "--pipeline")) {
+        else if (!strcmp(a, "--hooks")) {
+            hooks_kind = !strcmp(v, "none") ? 0 : !strcmp(v, "empty") ? 1 : !strcmp(v, "nomatch") ? 2 : -1;
+            if (hooks_kind < 0) return fail("--hooks expects none, empty or nomatch");
+        } else if (!strcmp(a, "--pipeline")) {
             pipe = pp_pipeline_from_name(v);
             if (pipe < 0) return fail("--pipeline expects pad, crop or llamacpp");
         } else if (!strcmp(a, "-t")) {
@@ -144,9 +177,22 @@ int bench_encode(int argc, char **argv) {
         goto done;
     }
     const double t_pre = bench_now() - t0;
+    /* the three hook sets of the hook-cost line; `hook_sets[hooks_kind]` for the timed runs */
+    hook_set_t empty_set, nomatch_set;
+    hook_set_init(&empty_set);
+    hook_set_init(&nomatch_set);
+    long nomatch_calls = 0;
+    if (hook_add(&nomatch_set, "blk.*.attn.pattern", dont_match, &nomatch_calls, &e) ||
+        hook_add(&nomatch_set, "v.blk.99999.*", dont_match, &nomatch_calls, &e)) {
+        rc = fail(e.msg);
+        goto done;
+    }
+    const hook_set_t *hook_sets[3] = {NULL, &empty_set, &nomatch_set};
+    static const char *const hook_names[3] = {"no hook set", "empty hook set", "2 non-matching patterns"};
+    const hook_set_t *timed_hooks = hook_sets[hooks_kind];
     /* warm-up: reads every weight page of the mmap once */
     t0 = bench_now();
-    if (vit_forward(v, &st, mm, st.pixels, NULL, NULL, &e)) {
+    if (vit_forward(v, &st, mm, st.pixels, timed_hooks, NULL, &e)) {
         rc = fail(e.msg);
         goto done;
     }
@@ -154,7 +200,7 @@ int bench_encode(int argc, char **argv) {
     double best = INFINITY, sum = 0;
     for (int r = 0; r < reps; r++) {
         t0 = bench_now();
-        if (vit_forward(v, &st, mm, st.pixels, NULL, NULL, &e)) {
+        if (vit_forward(v, &st, mm, st.pixels, timed_hooks, NULL, &e)) {
             rc = fail(e.msg);
             goto done;
         }
@@ -166,8 +212,33 @@ int bench_encode(int argc, char **argv) {
     printf("preprocess 640x480 -> %d (%s): %.1f ms\n", c->image_size, pp_pipeline_name(geom.pipeline), t_pre * 1e3);
     printf("encode %d patches -> %d x %d tokens: best %.3f s, mean %.3f s (warm-up %.3f s), %.1f GFLOP\n",
            c->n_patches, c->n_patches, c->d_out, best, sum / reps, t_warm, flops * 1e-9);
-    printf("encode rate %.1f GFLOP/s = %.2f of sgemm peak (goal >= 0.70)\n", flops / best * 1e-9,
-           flops / best / peak);
+    printf("encode rate %.1f GFLOP/s = %.2f of sgemm peak (goal >= 0.70)%s%s\n", flops / best * 1e-9,
+           flops / best / peak, hooks_kind ? ", timed with " : "", hooks_kind ? hook_names[hooks_kind] : "");
+
+    if (!extras) goto done;
+    /* hook cost: rounds of one forward per set, rotating which goes first */
+    double cpu_best[3] = {INFINITY, INFINITY, INFINITY}, wall_best[3] = {INFINITY, INFINITY, INFINITY};
+    for (int r = 0; r < reps; r++)
+        for (int k = 0; k < 3; k++) {
+            const int h = (k + r) % 3;
+            const double c0 = cpu_now(), w0 = bench_now();
+            if (vit_forward(v, &st, mm, st.pixels, hook_sets[h], NULL, &e)) {
+                rc = fail(e.msg);
+                goto done;
+            }
+            const double dc = cpu_now() - c0, dw = bench_now() - w0;
+            if (dc < cpu_best[h]) cpu_best[h] = dc;
+            if (dw < wall_best[h]) wall_best[h] = dw;
+        }
+    if (nomatch_calls != 0) {
+        rc = fail("a non-matching hook was called");
+        goto done;
+    }
+    printf("hook cost (best of %d, process CPU / wall, ms):", reps);
+    for (int h = 0; h < 3; h++)
+        printf("%s %s %.3f / %.3f (x%.4f / x%.4f)", h ? ";" : "", hook_names[h], cpu_best[h] * 1e3, wall_best[h] * 1e3,
+               cpu_best[h] / cpu_best[0], wall_best[h] / wall_best[0]);
+    printf("\n");
 
     /* one more forward with timing hooks for the breakdown */
     hook_set_t hs;
