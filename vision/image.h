@@ -5,9 +5,14 @@
  * w*h*3 bytes of RGB, rows top to bottom.
  *   - PSD, HDR and PIC (which stb could also decode) are refused (ERR_UNSUPPORTED);
  *     a binary PNM's raster size is checked against the file before decoding.
- *   - The header is inspected first (stbi_info): 0-sized images and images wider or
- *     taller than the limits (default IMG_MAX_SIDE = 16384, configurable) are rejected
- *     before any pixel is decoded, so a hostile header cannot make us allocate.
+ *   - The header is inspected first (our own read of the PNG, GIF, BMP, JPEG and PNM
+ *     size fields, then stbi_info): 0-sized images and images wider or taller than
+ *     the limits (default IMG_MAX_SIDE = 16384, configurable) are rejected before any
+ *     pixel is decoded, so a hostile header cannot make us allocate, and each gets its
+ *     own message ("image has size 0x0", "image is WxH, larger than the limit ...").
+ *   - A file that ends before the decoder has all its data is an error in every
+ *     format ("truncated"): stb reads through callbacks that see a read past the end
+ *     (from memory, stb pads a short file with zeros without telling).
  *   - Grayscale is expanded to R = G = B.
  *   - Alpha is composited over WHITE: out = a*c + (1-a)*255 (rounded), because
  *     transparent PNGs are usually drawn for a white page. (PIL's convert("RGB"), as
