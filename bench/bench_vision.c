@@ -10,10 +10,11 @@
  * separately. Goal: >= 0.70 of the sgemm peak.
  *
  * Hook cost: vit.h promises that capturing nothing costs nothing. The bench times, in
- * interleaved rounds, forwards with no hook set, with an empty set, and with a set of
- * two patterns that match no vision point (the emit check then formats and matches
- * every point's name), and prints process-CPU and wall best-of times and their ratios
- * to "no set". `--hooks none|empty|nomatch` runs the warm-up and timed forwards with
+ * interleaved rounds, forwards with no hook set, with an empty set, with a set of two
+ * patterns that match no vision point (the emit check then formats and matches every
+ * point's name), and, for comparison, capturing every attention pattern; it prints
+ * process-CPU and wall best-of times and their ratios to "no set".
+ * `--hooks none|empty|nomatch|pattern` runs the warm-up and timed forwards with
  * that set, so an instruction count can compare them in separate processes:
  *   valgrind --tool=callgrind --toggle-collect=vit_forward \
  *       llava-mech bench encode --mmproj M -t 1 --reps 1 --no-extras --hooks none|empty|nomatch
@@ -45,8 +46,8 @@ static int usage(FILE *f, int code) {
                "  --dir DIR      where generated files are kept (default $LLAVA_MECH_BENCH_DIR or\n"
                "                 /tmp/llava-mech-bench)\n"
                "  -t N           threads (default: all online CPUs); --reps N timed forwards (default 3)\n"
-               "  --hooks H      none (default), empty or nomatch: the hook set of the timed forwards\n"
-               "                 (the hook-cost line compares all three either way)\n"
+               "  --hooks H      none (default), empty, nomatch or pattern: the hook set of the timed\n"
+               "                 forwards (the hook-cost line compares all four either way)\n"
                "  --no-extras    only the warm-up and timed forwards: no sgemm peak, hook-cost line or\n"
                "                 breakdown (for instruction counts, e.g. under callgrind)\n");
     return code;
@@ -112,8 +113,12 @@ int bench_encode(int argc, char **argv) {
         else if (!strcmp(a, "--type")) type_name = v;
         else if (!strcmp(a, "--dir")) dir = v;
         else if (!strcmp(a, "--hooks")) {
-            hooks_kind = !strcmp(v, "none") ? 0 : !strcmp(v, "empty") ? 1 : !strcmp(v, "nomatch") ? 2 : -1;
-            if (hooks_kind < 0) return fail("--hooks expects none, empty or nomatch");
+            hooks_kind = !strcmp(v, "none")      ? 0
+                         : !strcmp(v, "empty")   ? 1
+                         : !strcmp(v, "nomatch") ? 2
+                         : !strcmp(v, "pattern") ? 3
+                                                 : -1;
+            if (hooks_kind < 0) return fail("--hooks expects none, empty, nomatch or pattern");
         } else if (!strcmp(a, "--pipeline")) {
             pipe = pp_pipeline_from_name(v);
             if (pipe < 0) return fail("--pipeline expects pad, crop or llamacpp");
@@ -180,18 +185,26 @@ int bench_encode(int argc, char **argv) {
         goto done;
     }
     const double t_pre = bench_now() - t0;
-    /* the three hook sets of the hook-cost line; `hook_sets[hooks_kind]` for the timed runs */
-    hook_set_t empty_set, nomatch_set;
+    /* the hook sets of the hook-cost line; `hook_sets[hooks_kind]` for the timed runs. The
+     * fourth captures every attention pattern with a callback that does nothing: what
+     * reading patterns costs (the pattern is hashed before and after its callbacks, to
+     * recompute the block from an edited one, vit.c) */
+    hook_set_t empty_set, nomatch_set, pattern_set;
     hook_set_init(&empty_set);
     hook_set_init(&nomatch_set);
+    hook_set_init(&pattern_set);
+    long pattern_calls = 0;
     long nomatch_calls = 0;
     if (hook_add(&nomatch_set, "blk.*.attn.pattern", dont_match, &nomatch_calls, &e) ||
-        hook_add(&nomatch_set, "v.blk.99999.*", dont_match, &nomatch_calls, &e)) {
+        hook_add(&nomatch_set, "v.blk.99999.*", dont_match, &nomatch_calls, &e) ||
+        hook_add(&pattern_set, "v.blk.*.attn.pattern", dont_match, &pattern_calls, &e)) {
         rc = fail(e.msg);
         goto done;
     }
-    const hook_set_t *hook_sets[3] = {NULL, &empty_set, &nomatch_set};
-    static const char *const hook_names[3] = {"no hook set", "empty hook set", "2 non-matching patterns"};
+    enum { N_SETS = 4 };
+    const hook_set_t *hook_sets[N_SETS] = {NULL, &empty_set, &nomatch_set, &pattern_set};
+    static const char *const hook_names[N_SETS] = {"no hook set", "empty hook set", "2 non-matching patterns",
+                                                   "capturing every attention pattern"};
     const hook_set_t *timed_hooks = hook_sets[hooks_kind];
     /* warm-up: reads every weight page of the mmap once */
     t0 = bench_now();
@@ -224,10 +237,11 @@ int bench_encode(int argc, char **argv) {
 
     if (!extras) goto done;
     /* hook cost: rounds of one forward per set, rotating which goes first */
-    double cpu_best[3] = {INFINITY, INFINITY, INFINITY}, wall_best[3] = {INFINITY, INFINITY, INFINITY};
+    double cpu_best[N_SETS], wall_best[N_SETS];
+    for (int h = 0; h < N_SETS; h++) cpu_best[h] = wall_best[h] = INFINITY;
     for (int r = 0; r < reps; r++)
-        for (int k = 0; k < 3; k++) {
-            const int h = (k + r) % 3;
+        for (int k = 0; k < N_SETS; k++) {
+            const int h = (k + r) % N_SETS;
             const double c0 = cpu_now(), w0 = bench_now();
             if (vit_forward(v, &st, mm, st.pixels, hook_sets[h], NULL, &e)) {
                 rc = fail(e.msg);
@@ -242,7 +256,7 @@ int bench_encode(int argc, char **argv) {
         goto done;
     }
     printf("hook cost (best of %d, process CPU / wall, ms):", reps);
-    for (int h = 0; h < 3; h++)
+    for (int h = 0; h < N_SETS; h++)
         printf("%s %s %.3f / %.3f (x%.4f / x%.4f)", h ? ";" : "", hook_names[h], cpu_best[h] * 1e3, wall_best[h] * 1e3,
                cpu_best[h] / cpu_best[0], wall_best[h] / wall_best[0]);
     printf("\n");

@@ -13,12 +13,12 @@ fail() { echo "encode_bench.sh: $*" >&2; exit 1; }
 
 "$BIN" bench encode --mmproj "$MP" -t 2 --reps 2 > "$TMP/b.txt" || fail "bench encode failed"
 grep -Eq "^encode rate [0-9.]+ GFLOP/s = [0-9.]+ of sgemm peak" "$TMP/b.txt" || fail "no rate line: $(cat "$TMP/b.txt")"
-grep -Eq "^hook cost \(best of 2, process CPU / wall, ms\): no hook set [0-9.]+ / [0-9.]+ \(x1\.0000 / x1\.0000\); empty hook set [0-9.]+ / [0-9.]+ \(x[0-9.]+ / x[0-9.]+\); 2 non-matching patterns" \
+grep -Eq "^hook cost \(best of 2, process CPU / wall, ms\): no hook set [0-9.]+ / [0-9.]+ \(x1\.0000 / x1\.0000\); empty hook set [0-9.]+ / [0-9.]+ \(x[0-9.]+ / x[0-9.]+\); 2 non-matching patterns [0-9.]+ / [0-9.]+ \(x[0-9.]+ / x[0-9.]+\); capturing every attention pattern" \
   "$TMP/b.txt" || fail "no hook-cost line: $(cat "$TMP/b.txt")"
 grep -q "^breakdown of one forward" "$TMP/b.txt" || fail "no breakdown"
 "$BIN" bench encode --mmproj "$MP" -t 1 --reps 1 --hooks nomatch --no-extras > "$TMP/n.txt" || fail "--hooks nomatch failed"
 grep -q "timed with 2 non-matching patterns" "$TMP/n.txt" || fail "--hooks not reported: $(cat "$TMP/n.txt")"
 ! grep -q "^hook cost\|^breakdown" "$TMP/n.txt" || fail "--no-extras printed extras"
 if "$BIN" bench encode --mmproj "$MP" --hooks some > /dev/null 2> "$TMP/e.txt"; then fail "--hooks some accepted"; fi
-[ "$(wc -l < "$TMP/e.txt")" -eq 1 ] && grep -q "hooks expects none, empty or nomatch" "$TMP/e.txt" || fail "bad --hooks: $(cat "$TMP/e.txt")"
+[ "$(wc -l < "$TMP/e.txt")" -eq 1 ] && grep -q "hooks expects none, empty, nomatch or pattern" "$TMP/e.txt" || fail "bad --hooks: $(cat "$TMP/e.txt")"
 echo "encode_bench.sh: ok"
