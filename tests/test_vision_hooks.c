@@ -352,10 +352,10 @@ static void check_model(mm_ctx_t *mm, const char *model, const char *pixels) {
     free(tok);
     free(base);
     npy_free(&pix);
-    vit_state_free(&st);
-    vit_free(v);
     printf("%s: %d hook points captured, edited and recomputed (%d blocks, %d heads of %d, %s)\n", model, n_points - 1,
            c->n_run, c->n_head, c->head_dim, c->use_gelu ? "gelu" : "quick_gelu");
+    vit_state_free(&st);
+    vit_free(v);
 }
 
 int main(int argc, char **argv) {
