@@ -29,6 +29,26 @@ bool cli_parse_u64(const char *s, unsigned long long *out) {
     return true;
 }
 
+bool cli_parse_int(const char *s, long lo, long hi, int *out) {
+    if (!s || !*s) return false;
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < lo || v > hi) return false;
+    *out = (int)v;
+    return true;
+}
+
+bool cli_parse_real(const char *s, double lo, double hi, double *out) {
+    if (!s || !*s) return false;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !(v >= lo && v <= hi)) return false;
+    *out = v;
+    return true;
+}
+
 /* The occlusion baseline named by --baseline: zero, auto (<LM>.mean-embd.npy beside
  * the LM file when it exists, else zero) or an .npy of the LM width, or of one such
  * row per image position. */

@@ -19,6 +19,11 @@ int cli_fail(const char *cmd, int code, const char *fmt, ...)
 /* Full-string decimal parse of a non-negative integer: false on empty input, a sign,
  * trailing garbage or overflow. */
 bool cli_parse_u64(const char *s, unsigned long long *out);
+/* Full-string decimal parse of an integer in [lo, hi] / a finite number in [lo, hi]. */
+bool cli_parse_int(const char *s, long lo, long hi, int *out);
+bool cli_parse_real(const char *s, double lo, double hi, double *out);
+/* --max-side: the largest image side accepted (image.h's limit). */
+#define CLI_MAX_SIDE_HI 65536
 
 /* --baseline for occlusion: "zero", "auto" (<LM>.mean-embd.npy beside the LM file if it
  * exists, else zero) or an .npy of d_lm float32 values, or of n_image x d_lm (one row

@@ -35,6 +35,7 @@ static void usage(FILE *f) {
             "  --top-p P            nucleus sampling mass (default 1 = off)\n"
             "  --seed S             sampling seed (default 0)\n"
             "  --template T         llava (default: USER: <image>\\n{q} ASSISTANT:), llava-sys, raw\n"
+            "  --max-side N         refuse images wider or taller than N pixels (default 16384)\n"
             "  --pipeline P         pad (default: LLaVA-1.5's pad-to-square), crop (HF processor), or\n"
             "                       llamacpp (llama.cpp's resize-then-letterbox, to reproduce its tokens)\n"
             "  --exact              f32 activations when decoding with quantized weights (default:\n"
@@ -175,6 +176,9 @@ int cmd_ask(int argc, char **argv) {
         } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
             if (!parse_long(v, 1, 1 << 20, &n)) return fail("-c '%s': expected a context length 1..1048576", v);
             p.n_ctx = n;
+        } else if (!strcmp(a, "--max-side")) {
+            if (!cli_parse_int(v, 1, CLI_MAX_SIDE_HI, &p.max_side))
+                return fail("--max-side '%s': expected 1..%d pixels", v, CLI_MAX_SIDE_HI);
         } else if (!strcmp(a, "--temp")) {
             if (!parse_float(v, 0.0, 100.0, &d)) return fail("--temp '%s': expected 0..100", v);
             g.sample.temp = (float)d;

@@ -27,6 +27,7 @@ static void usage(FILE *f) {
             "  --target WORD     explain this word's first token (default: the model's own answer)\n"
             "  --bbox X0,Y0,X1,Y1  the object's box in original pixels (knockout object edge sets)\n"
             "  --pipeline pad|crop  --template llava|llava-sys|raw  -t THREADS\n"
+            "  --max-side N      refuse images wider or taller than N pixels (default 16384)\n"
             "  --cmap viridis|jet|gray  --nearest (nearest-cell upsampling; default bilinear)\n"
             "  --fusion mean|max|min  --discard R      rollout head fusion and discard ratio\n"
             "  --window K                              knockout window width (default n_layer/4)\n"
@@ -77,7 +78,13 @@ int cmd_explain(int argc, char **argv) {
         } else if (!strcmp(a, "--target")) { NEED_VALUE(); target_word = v;
         } else if (!strcmp(a, "--bbox")) { NEED_VALUE(); bbox_arg = v;
         } else if (!strcmp(a, "--baseline")) { NEED_VALUE(); baseline_arg = v;
-        } else if (!strcmp(a, "-t")) { NEED_VALUE(); lp.n_threads = atoi(v);
+        } else if (!strcmp(a, "-t")) {
+            NEED_VALUE();
+            if (!cli_parse_int(v, 1, 1024, &lp.n_threads)) return cli_fail("explain", 2, "-t '%s': expected 1..1024 threads", v);
+        } else if (!strcmp(a, "--max-side")) {
+            NEED_VALUE();
+            if (!cli_parse_int(v, 1, CLI_MAX_SIDE_HI, &lp.max_side))
+                return cli_fail("explain", 2, "--max-side '%s': expected 1..%d pixels", v, CLI_MAX_SIDE_HI);
         } else if (!strcmp(a, "--pipeline")) {
             NEED_VALUE();
             int p = pp_pipeline_from_name(v);
@@ -100,10 +107,18 @@ int cmd_explain(int argc, char **argv) {
             else if (!strcmp(v, "max")) opt.fusion = EX_FUSE_MAX;
             else if (!strcmp(v, "min")) opt.fusion = EX_FUSE_MIN;
             else return fail("--fusion must be mean, max or min"), 2;
-        } else if (!strcmp(a, "--discard")) { NEED_VALUE(); opt.discard_ratio = strtof(v, NULL);
-        } else if (!strcmp(a, "--window")) { NEED_VALUE(); opt.window = atoi(v);
-        } else if (!strcmp(a, "--occ-block")) { NEED_VALUE(); opt.occ_block = atoi(v);
-        } else if (!strcmp(a, "--occ-stride")) { NEED_VALUE(); opt.occ_stride = atoi(v);
+        } else if (!strcmp(a, "--discard")) {
+            NEED_VALUE();
+            double d;
+            if (!cli_parse_real(v, 0.0, 0.99, &d)) return cli_fail("explain", 2, "--discard '%s': expected a ratio in [0, 0.99]", v);
+            opt.discard_ratio = (float)d;
+        } else if (!strcmp(a, "--window")) {
+            NEED_VALUE();
+            if (!cli_parse_int(v, 1, 4096, &opt.window)) return cli_fail("explain", 2, "--window '%s': expected 1..4096 layers", v);
+        } else if (!strcmp(a, "--occ-block") || !strcmp(a, "--occ-stride")) {
+            NEED_VALUE();
+            if (!cli_parse_int(v, 1, 64, !strcmp(a, "--occ-block") ? &opt.occ_block : &opt.occ_stride))
+                return cli_fail("explain", 2, "%s '%s': expected a number of patches in 1..64", a, v);
         } else if (!strcmp(a, "--occ-space")) {
             NEED_VALUE();
             int sp = ex_occ_space_from_name(v);
@@ -114,8 +129,10 @@ int cmd_explain(int argc, char **argv) {
             unsigned long long u;
             if (!cli_parse_u64(v, &u) || u < 1 || u > 4096) return fail("--occ-batch must be an integer in [1, 4096]"), 2;
             opt.occ_batch = (int)u;
-        } else if (!strcmp(a, "--top-k")) { NEED_VALUE(); opt.top_k = atoi(v);
-        } else if (!strcmp(a, "--top-heads")) { NEED_VALUE(); opt.top_heads = atoi(v);
+        } else if (!strcmp(a, "--top-k") || !strcmp(a, "--top-heads")) {
+            NEED_VALUE();
+            if (!cli_parse_int(v, 1, 1 << 20, !strcmp(a, "--top-k") ? &opt.top_k : &opt.top_heads))
+                return cli_fail("explain", 2, "%s '%s': expected a count in 1..1048576", a, v);
         } else if (!strcmp(a, "--lens-cached")) { opt.lens_cached_scale = true;
         } else if (!strcmp(a, "--heads-true-norm")) { opt.heads_true_norm = true;
         } else if (a[0] == '-') {
@@ -152,7 +169,8 @@ int cmd_explain(int argc, char **argv) {
     int status = 1;
 
     if (llava_load(&l, &lp, &err)) goto done;
-    if (img_load(&orig, image, NULL, &err)) goto done;
+    const img_opts io = {.max_w = lp.max_side, .max_h = lp.max_side};
+    if (img_load(&orig, image, &io, &err)) goto done;
     const vit_config *vc = vit_get_config(l->vit);
     pp_geom g2;
     if (pp_model_image(&orig, l->params.pipeline, vc->image_size, vc->patch_size, vc->image_mean, &model_img, &g2, &err))

@@ -45,6 +45,7 @@ static void vqa_usage(FILE *f) {
             "  --limit K       only the first K examples (applied before sharding)\n"
             "  -t, --threads T CPU threads (default: all)\n"
             "  --pipeline P    image preprocessing: pad (default, llama.cpp) or crop (HF)\n"
+            "  --max-side N    refuse images wider or taller than N pixels (default 16384)\n"
             "  --n-predict K   max generated tokens per answer (default 8)\n"
             "  --occ-block K, --occ-stride S  occlusion block and stride in patches (default 1)\n"
             "  --baseline B    occlusion baseline: auto (default: <LM>.mean-embd.npy if present,\n"
@@ -208,7 +209,8 @@ static err_code explain_example(void *vctx, const vqa_example *e, cJSON **out, e
     *out = NULL;
     if (!e->has_target) return ERR_OK;
     img_t img = {0}, mask = {0};
-    err_code rc = img_load(&img, e->image_path, NULL, err);
+    const img_opts io = {.max_w = c->l->params.max_side, .max_h = c->l->params.max_side};
+    err_code rc = img_load(&img, e->image_path, &io, err);
     if (!rc && e->mask_path) rc = img_load(&mask, e->mask_path, NULL, err);
     ex_outcome oc;
     ex_job job = {.l = c->l, .img = &img, .question = e->question, .methods = c->methods, .opt = &c->opt,
@@ -286,6 +288,9 @@ int cmd_vqa(int argc, char **argv) {
             if (!cli_parse_u64(argv[++i], &v) || v < 1 || v > 64)
                 return fail(EXIT_USAGE, "%s: '%s' is not a number of patches in 1..64", a, argv[i]);
             *(!strcmp(a, "--occ-block") ? &occ_block : &occ_stride) = (int)v;
+        } else if (!strcmp(a, "--max-side") && has_val) {
+            if (!cli_parse_int(argv[++i], 1, CLI_MAX_SIDE_HI, &p.max_side))
+                return fail(EXIT_USAGE, "--max-side: '%s' is not in 1..%d pixels", argv[i], CLI_MAX_SIDE_HI);
         } else if (!strcmp(a, "--pipeline") && has_val) {
             int pp = pp_pipeline_from_name(argv[++i]);
             if (pp < 0) return fail(EXIT_USAGE, "--pipeline: '%s' is not pad or crop", argv[i]);

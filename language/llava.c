@@ -167,7 +167,8 @@ err_code llava_encode_image(llava_t *l, const char *path, llava_image_t *out, er
     memset(out, 0, sizeof *out);
     img_t img = {0};
     double t0 = now_ms();
-    err_code rc = img_load(&img, path, NULL, err);
+    const img_opts io = {.max_w = l->params.max_side, .max_h = l->params.max_side};
+    err_code rc = img_load(&img, path, &io, err);
     if (rc) return rc;
     rc = llava_encode_img(l, &img, out, err);
     img_free(&img);

@@ -58,6 +58,7 @@ typedef struct {
     bool repack;             /* lm_model_repack after loading: faster decoding, slower
                                 loading (ask sets it; the analysis commands, which
                                 are prefill-bound, do not) */
+    int max_side;            /* images wider or taller are refused; <= 0: IMG_MAX_SIDE */
 } llava_params_t;
 
 llava_params_t llava_default_params(void);

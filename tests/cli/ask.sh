@@ -92,6 +92,10 @@ expect_error "--template" "${A[@]}" -p "$Q" --template chatml
 expect_error "--pipeline" "${A[@]}" -p "$Q" --pipeline stretch
 expect_error "needs a value" "${A[@]}" -p
 expect_error "logits" "${A[@]}" -p "$Q" --logits-out "$TMP/no/such/dir/logits.npy"
+# the image-size limit: the 6x4 image passes at 6, is refused at 5 naming file and limit
+"$BIN" ask "${A[@]}" -p "$Q" -n 1 --max-side 6 > /dev/null || fail "--max-side 6 refused a 6x4 image"
+expect_error "img.ppm: image is 6x4, larger than the limit 5x5" "${A[@]}" -p "$Q" --max-side 5
+expect_error "--max-side '0'" "${A[@]}" -p "$Q" --max-side 0
 
 # the shipped default model: an answer when it is there, a clear error when not
 if [ -f "$SRC/assets/model/llava-mech-toy-lm.gguf" ] && [ -f "$SRC/assets/model/llava-mech-toy-mmproj.gguf" ]; then

@@ -70,4 +70,23 @@ if "$BIN" explain bogus --image "$SRC/assets/examples/wide.png" -p "q?" -o "$TMP
   fail "unknown method accepted"
 fi
 grep -q "unknown method 'bogus'" "$TMP/e2.txt" || fail "unknown method error: $(cat "$TMP/e2.txt")"
+# numbers are checked, not read with atoi: one line, exit 2, before any model is loaded
+for bad in "-t x" "-t 0" "--window -3" "--occ-block 0" "--occ-stride 65" "--discard 1.5" "--discard x" \
+           "--top-k 0" "--top-heads 1e3" "--max-side 0"; do
+  # shellcheck disable=SC2086
+  if "$BIN" explain all --image "$SRC/assets/examples/wide.png" -p "q?" -o "$TMP/o4" $bad 2> "$TMP/e3.txt"; then
+    fail "explain $bad accepted"
+  else
+    rc=$?
+  fi
+  [ "$rc" -eq 2 ] && [ "$(wc -l < "$TMP/e3.txt")" -eq 1 ] && grep -q "^llava-mech explain: ${bad%% *} '" "$TMP/e3.txt" \
+    || fail "explain $bad: exit $rc, stderr: $(cat "$TMP/e3.txt")"
+done
+# the image-size limit names the file and the limit
+if "$BIN" explain attention -m "$LM" --mmproj "$MP" --image "$SRC/assets/examples/wide.png" -p "q?" -o "$TMP/o5" \
+    --max-side 100 2> "$TMP/e4.txt"; then
+  fail "--max-side 100 accepted a larger image"
+fi
+[ "$(wc -l < "$TMP/e4.txt")" -eq 1 ] && grep -q "wide.png: image is .*, larger than the limit 100x100" "$TMP/e4.txt" \
+  || fail "--max-side error: $(cat "$TMP/e4.txt")"
 echo "explain.sh: ok"

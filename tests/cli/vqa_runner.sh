@@ -102,5 +102,6 @@ bad vqa "$T/data/examples.jsonl" -m "$LM" -o "$T/x"
 bad vqa "$T/nope.jsonl" "${M[@]}" -o "$T/x"
 bad vqa "$T/data/examples.jsonl" "${M[@]}" -o "$T/x" --expect "$T/nope.json"
 bad vqa "$T/data/examples.jsonl" "${M[@]}" -o "$T/x" --tolerance abc
+bad vqa "$T/data/examples.jsonl" "${M[@]}" -o "$T/x" --max-side 0
 bad vqa merge -o "$T/x"
 echo "vqa_runner: ok"
