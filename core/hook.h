@@ -48,6 +48,10 @@ bool hook_want(const hook_set_t *hs, const char *name);
 /* Builds the name with printf formatting only when some hook is registered. */
 bool hook_wantf(const hook_set_t *hs, char *name_buf, const char *fmt, int layer);
 err_code hook_call(const hook_set_t *hs, const hook_info *info, float *data, err_t *err);
+/* A 64-bit hash of the bits of x[n]: taken before and after hook_emit, it tells
+ * whether a callback edited the activation in place, so a model recomputes what
+ * depends on it only then (a merely observing hook leaves the forward bit-identical). */
+uint64_t hook_bits_hash(const float *x, int64_t n);
 /* Convenience: fills a hook_info and calls; shape given as up to 4 dims. */
 err_code hook_emit(const hook_set_t *hs, const char *name, float *data, int n_dims, const int64_t *shape,
                    int64_t pos0, err_t *err);

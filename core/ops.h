@@ -78,6 +78,13 @@ void ops_attention_bwd(float *dq, float *dk, float *dv, const float *dout, const
                        const float *k, const float *v, int64_t Nq, int64_t Nk, int n_head, int n_kv_head, int hd,
                        float *scratch, pool_t *pool);
 
+/* out = att v per head from a pattern the caller supplies (after a hook edited the one
+ * ops_attention_fwd returned): out [Nq][n_head*hd], att [n_head][Nq][Nk], v
+ * [Nk][n_kv_head*hd]. Heads are shared over the pool, each one single-threaded sgemm,
+ * so the result does not depend on the pool size. */
+void ops_attention_apply(float *out, const float *att, const float *v, int64_t Nq, int64_t Nk, int n_head,
+                         int n_kv_head, int hd, pool_t *pool);
+
 /* Gradient with respect to the post-softmax pattern itself, for methods that weight
  * attention by its gradient (Chefer et al. relevancy, attribution patching on
  * patterns): datt[h][i][j] += dout_h[i] . v_{kv(h)}[j], same layout as att. */

@@ -8,7 +8,6 @@
 
 #include <sys/mman.h>
 
-#include <cblas.h>
 
 #include "../core/arena.h"
 #include "../core/ops.h"
@@ -377,29 +376,6 @@ static void add_rows(float *x, const float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] += y[i];
 }
 
-/* 64-bit FNV-1a over the bits: tells whether a hook edited the pattern, so that a
- * merely observing hook leaves the forward bit-identical (recomputing z sums in
- * another order than ops_attention_fwd). */
-static uint64_t bits_hash(const float *x, int64_t n) {
-    uint64_t h = 1469598103934665603ull;
-    const uint32_t *u = (const uint32_t *)(const void *)x;
-    for (int64_t i = 0; i < n; i++) {
-        h ^= u[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
-/* z = A v per head (only after a pattern hook edited A): one sgemm per head,
- * [Nq][Nk] x [Nk][hd] with V's row stride n_kv*hd and z's n_head*hd. */
-static void attn_apply(float *z, const float *att, const float *v, int64_t Nq, int64_t Nk, int n_head, int n_kv,
-                       int hd) {
-    const int group = n_head / n_kv;
-    for (int h = 0; h < n_head; h++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)Nq, hd, (int)Nk, 1.0f, att + (int64_t)h * Nq * Nk,
-                    (int)Nk, v + (int64_t)(h / group) * hd, n_kv * hd, 0.0f, z + (int64_t)h * hd, n_head * hd);
-}
-
 /* Final norm + unembedding of rows x [n][dim]; hooks see final_norm and logits. */
 static err_code head(const lm_state_t *s, float *logits, float *xn, const float *x, int64_t n, int64_t pos0,
                      const lm_run_opts *o, err_t *err) {
@@ -462,10 +438,10 @@ static err_code run_layers(lm_state_t *s, int64_t pos0, int64_t n, int layer0, c
                           c->n_kv_head, (int)hd, pos0, true, bias, pool);
         if (want(o, "blk.%d.attn.pattern", l)) {
             const int64_t na = (int64_t)c->n_head * n * Nk;
-            const uint64_t before = bits_hash(s->att, na);
+            const uint64_t before = hook_bits_hash(s->att, na);
             if ((rc = emit(o, "blk.%d.attn.pattern", l, s->att, 3, c->n_head, n, Nk, pos0, err))) return rc;
-            if (bits_hash(s->att, na) != before)
-                attn_apply(s->z, s->att, kv_v(&s->kv, l, 0), n, Nk, c->n_head, c->n_kv_head, (int)hd);
+            if (hook_bits_hash(s->att, na) != before)
+                ops_attention_apply(s->z, s->att, kv_v(&s->kv, l, 0), n, Nk, c->n_head, c->n_kv_head, (int)hd, pool);
         }
         if ((rc = emit(o, "blk.%d.attn.z", l, s->z, 3, n, c->n_head, hd, pos0, err))) return rc;
         if ((rc = mm_linear(s->mm, xb, s->z, n, (int64_t)c->n_head * hd, L->wo, NULL, err))) return rc;

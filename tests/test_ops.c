@@ -226,6 +226,14 @@ static void test_attention(const char *name, pool_t *pool) {
     compare(what, dk, rdk, nkv);
     snprintf(what, sizeof what, "%s dv", name);
     compare(what, dv, rdv, nkv);
+    /* the pattern's own product (what a model recomputes after a hook edits it) gives
+     * the reference output from the reference pattern */
+    float *out2 = malloc((size_t)nq * sizeof(float));
+    memset(out2, 0x7f, (size_t)nq * sizeof(float));
+    ops_attention_apply(out2, ratt, v, Nq, Nk, H, KVH, hd, pool);
+    snprintf(what, sizeof what, "%s apply", name);
+    compare(what, out2, rout, nq);
+    free(out2);
     float *rdatt = NULL, *datt = prefilled(natt);
     snprintf(k, sizeof k, "%s.datt", name);
     rdatt = load(k, NULL);

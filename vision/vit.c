@@ -8,8 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
-
 #include "../core/ops.h"
 #include "../core/quant.h"
 
@@ -352,56 +350,6 @@ static err_code emit(const hook_set_t *hs, const char *fmt, int layer, float *da
     return hook_emit(hs, name, data, nd, shape, 0, err);
 }
 
-/* Tells whether a hook edited a buffer in place: FNV-1a steps over the bits, two
- * floats per 64-bit word, in four independent chains (one chain is bound by the
- * multiply's latency: 5.8 ms for a ViT-L pattern of 16 x 577 x 577, against 0.74 ms
- * for four, about what reading it costs). */
-static uint64_t bits_fnv(const float *x, int64_t n) {
-    const uint64_t P = 0x100000001b3ull;
-    uint64_t h[4] = {0xcbf29ce484222325ull, 1, 2, 3};
-    const unsigned char *b = (const unsigned char *)x;
-    const int64_t words = n / 2;
-    int64_t i = 0;
-    for (; i + 4 <= words; i += 4)
-        for (int k = 0; k < 4; k++) {
-            uint64_t w;
-            memcpy(&w, b + 8 * (i + k), 8);
-            h[k] = (h[k] ^ w) * P;
-        }
-    for (; i < words; i++) {
-        uint64_t w;
-        memcpy(&w, b + 8 * i, 8);
-        h[0] = (h[0] ^ w) * P;
-    }
-    if (n & 1) {
-        uint32_t w;
-        memcpy(&w, b + 8 * words, 4);
-        h[1] = (h[1] ^ w) * P;
-    }
-    return ((h[0] * P ^ h[1]) * P ^ h[2]) * P ^ h[3];
-}
-
-/* a_h = A_h V_h for every head, from the (edited) pattern: ops_attention_fwd has
- * already multiplied the pattern it computed, so an edit to the pattern only reaches
- * the block's output through this product. Heads are split over the pool; each is
- * one single-threaded sgemm [N][N] x [N][hd] with row strides N and d. */
-typedef struct {
-    float *a;
-    const float *att, *v;
-    int64_t N;
-    int H, hd;
-} pv_job;
-
-static void pv_worker(void *arg, int ith, int nth) {
-    const pv_job *j = arg;
-    long lo, hi;
-    pool_split(j->H, ith, nth, &lo, &hi);
-    const int ld = j->H * j->hd;
-    for (long h = lo; h < hi; h++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)j->N, j->hd, (int)j->N, 1.0f,
-                    j->att + h * j->N * j->N, (int)j->N, j->v + h * j->hd, ld, 0.0f, j->a + h * j->hd, ld);
-}
-
 /* The pattern hook point. Without a hook on it this is one branch; with one, the
  * pattern is hashed before and after the callbacks and, when they changed it, the
  * heads' outputs are recomputed from it (capturing alone costs two hashes). */
@@ -411,16 +359,12 @@ static err_code emit_pattern(const hook_set_t *hs, int il, vit_state_t *st, int6
     char name[HOOK_NAME_MAX];
     if (!hook_wantf(hs, name, "v.blk.%d.attn.pattern", il)) return ERR_OK;
     const int64_t n = H * N * N, shape[3] = {H, N, N};
-    const uint64_t before = bits_fnv(st->att, n);
+    const uint64_t before = hook_bits_hash(st->att, n);
     err_code rc = hook_emit(hs, name, st->att, 3, shape, 0, err);
     if (rc) return rc;
-    if (bits_fnv(st->att, n) != before) {
-        pv_job j = {st->a, st->att, st->v, N, (int)H, hd};
-        int saved = openblas_get_num_threads();
-        openblas_set_num_threads(1);
-        pool_run(pool, pv_worker, &j);
-        openblas_set_num_threads(saved);
-    }
+    /* ops_attention_fwd has already multiplied the pattern it computed: an edit reaches
+     * the block's output only through this product */
+    if (hook_bits_hash(st->att, n) != before) ops_attention_apply(st->a, st->att, st->v, N, N, (int)H, (int)H, hd, pool);
     return ERR_OK;
 }
 
