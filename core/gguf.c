@@ -924,15 +924,14 @@ bool gguf_val_elem(gguf_val_t v, uint64_t k, gguf_val_t *out) {
     return true;
 }
 
-double gguf_val_num(gguf_val_t v) {
-    if (v.type == GGUF_T_STRING || v.type == GGUF_T_ARRAY) return NAN;
-    const uint8_t *p = v.g->base + v.off;
+/* The number stored at p as type t (an integer type, bool, f32 or f64). */
+static double num_at(gguf_type t, const uint8_t *p) {
     int64_t s;
     uint64_t u;
     bool uns;
-    if (read_int(v.type, p, &s, &u, &uns)) return uns ? (double)u : (double)s;
-    if (v.type == GGUF_T_BOOL) return *p ? 1.0 : 0.0;
-    if (v.type == GGUF_T_F32) {
+    if (read_int(t, p, &s, &u, &uns)) return uns ? (double)u : (double)s;
+    if (t == GGUF_T_BOOL) return *p ? 1.0 : 0.0;
+    if (t == GGUF_T_F32) {
         float f;
         memcpy(&f, p, 4);
         return f;
@@ -940,6 +939,12 @@ double gguf_val_num(gguf_val_t v) {
     double d;
     memcpy(&d, p, 8);
     return d;
+}
+
+double gguf_val_num(gguf_val_t v) {
+    if (v.type == GGUF_T_STRING || v.type == GGUF_T_ARRAY) return NAN;
+    const uint8_t *p = v.g->base + v.off;
+    return num_at(v.type, p);
 }
 
 bool gguf_val_int(gguf_val_t v, int64_t *s, uint64_t *u, bool *is_unsigned) {
@@ -1006,19 +1011,7 @@ double gguf_kv_num(const gguf_t *g, int64_t i, uint64_t k) {
     }
     if (t == GGUF_T_STRING || t == GGUF_T_ARRAY) return NAN;
     const uint8_t *p = g->base + kv->val_off + k * type_size_tab[t];
-    int64_t s;
-    uint64_t u;
-    bool uns;
-    if (read_int(t, p, &s, &u, &uns)) return uns ? (double)u : (double)s;
-    if (t == GGUF_T_BOOL) return *p ? 1.0 : 0.0;
-    if (t == GGUF_T_F32) {
-        float f;
-        memcpy(&f, p, 4);
-        return f;
-    }
-    double d;
-    memcpy(&d, p, 8);
-    return d;
+    return num_at(t, p);
 }
 
 const char *gguf_kv_strv(const gguf_t *g, int64_t i, uint64_t k, size_t *len) {

@@ -2,9 +2,8 @@
  * tensor counts and shapes follow the preset; one seed gives the same underlying
  * weights in every type (so a q8_0 file dequantizes to the f32 file within Q8_0's
  * error), a different seed gives different weights; weights have std 0.02 and are
- * finite, norms are 1 and LayerNorm biases 0; the vocabulary is unique, starts with
- * the special and byte pieces and lets the tokenizer encode any UTF-8 text without
- * <unk> and decode it back; a thread pool writes the same bytes as one thread. */
+ * finite, norms are 1 and LayerNorm biases 0; a thread pool writes the same bytes as
+ * one thread. Every preset's vocabulary is checked in test_gguf_presets_big. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +13,6 @@
 #include "core/presets.h"
 #include "core/quant.h"
 #include "core/threads.h"
-#include "language/tok.h"
 #include "testutil.h"
 
 static float *dequant(const tensor_t *t) {
@@ -80,52 +78,6 @@ static void check_lm(const preset_t *p, const gguf_t *g) {
     CHECK(t && t->type == QT_F32 && ((const float *)t->data)[0] == 1.0f && ((const float *)t->data)[E - 1] == 1.0f);
 }
 
-static void check_vocab(const preset_t *p, const gguf_t *g) {
-    err_t err = {0};
-    uint64_t n = 0;
-    CHECK_OK(gguf_get_arr_len(g, "tokenizer.ggml.tokens", GGUF_T_STRING, &n, &err), &err);
-    CHECK(n == (uint64_t)p->n_vocab);
-    int32_t *types = malloc(n * sizeof *types);
-    CHECK_OK(gguf_get_arr_i32(g, "tokenizer.ggml.token_type", types, n, &err), &err);
-    CHECK(types[0] == TOK_UNKNOWN && types[1] == TOK_CONTROL && types[2] == TOK_CONTROL);
-    int bytes_ok = 1;
-    for (int b = 0; b < 256; b++) {
-        const char *s;
-        size_t len;
-        char want[8];
-        snprintf(want, sizeof want, "<0x%02X>", b);
-        gguf_get_arr_str(g, "tokenizer.ggml.tokens", (uint64_t)(3 + b), &s, &len, &err);
-        bytes_ok &= types[3 + b] == TOK_BYTE && len == 6 && !memcmp(s, want, 6);
-    }
-    CHECK(bytes_ok);
-    free(types);
-
-    tok_t *tk = NULL;
-    CHECK_OK(tok_load(&tk, g, &err), &err);
-    if (!tk) return;
-    CHECK(tok_n_vocab(tk) == p->n_vocab && tok_byte_fallback(tk));
-    /* Pieces are unique: exact lookup of each finds itself. */
-    int unique = 1;
-    for (int32_t i = 0; i < tok_n_vocab(tk); i++) {
-        size_t len;
-        const char *s = tok_piece(tk, i, &len);
-        unique &= tok_find(tk, s, len) == i;
-    }
-    CHECK(unique);
-    const char *text = "Hello, wörld! 3 cats \xf0\x9f\x90\x88 + \xe4\xb8\xad\xe6\x96\x87 {x}";
-    int32_t ids[256];
-    int64_t n_ids = 0;
-    CHECK_OK(tok_encode(tk, text, strlen(text), false, ids, 256, &n_ids, &err), &err);
-    int unk = 0;
-    for (int64_t i = 0; i < n_ids; i++) unk += ids[i] == tok_unk(tk);
-    CHECK_MSG(unk == 0, "%d <unk> in %lld ids", unk, (long long)n_ids);
-    char back[512];
-    size_t blen = 0;
-    CHECK_OK(tok_decode(tk, ids, n_ids, true, back, sizeof back, &blen, &err), &err);
-    CHECK_MSG(blen == strlen(text) && !memcmp(back, text, blen), "decoded '%s'", back);
-    tok_free(tk);
-}
-
 int main(void) {
     const preset_t *p = preset_find("tiny");
     CHECK(p && !strcmp(p->name, "tiny") && preset_find("nope") == NULL);
@@ -161,7 +113,6 @@ int main(void) {
     if (gf && g8 && g4 && gs && gm) {
         check_lm(p, gf);
         check_lm(p, g8);
-        check_vocab(p, gf);
         const tensor_t *t = gguf_find_tensor(g8, "blk.0.attn_q.weight");
         CHECK(t && t->type == QT_Q8_0);
         t = gguf_find_tensor(g4, "blk.0.ffn_up.weight");
