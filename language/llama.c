@@ -1,5 +1,6 @@
 /* llama.c — LLaMA decoder: load from GGUF, prefill/decode with hooks, snapshots. */
 #include "llama.h"
+#include "llama_impl.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -376,6 +377,41 @@ static void add_rows(float *x, const float *y, int64_t n) {
     for (int64_t i = 0; i < n; i++) x[i] += y[i];
 }
 
+err_code lm_layer_attn_in(const lm_model_t *m, mm_ctx_t *mm, int l, const float *x, float *xb, float *q, float *k,
+                          float *v, int64_t n, const lm_run_opts *o, int64_t pos0, err_t *err) {
+    const lm_config_t *c = &m->cfg;
+    const lm_layer_t *L = &m->w.layers[l];
+    ops_rmsnorm_fwd(xb, NULL, x, L->attn_norm_f32, n, c->dim, c->norm_eps);
+    err_code rc = emit(o, "blk.%d.attn_norm", l, xb, 2, n, c->dim, 0, pos0, err);
+    if (rc) return rc;
+    /* one call: a decoded token's input is quantized once and Q, K, V share one pool
+     * dispatch (prefill: three plain mm_linear) */
+    const mm_out_t qkv[3] = {{q, L->wq, NULL}, {k, L->wk, NULL}, {v, L->wv, NULL}};
+    return mm_linear_multi(mm, xb, n, c->dim, qkv, 3, err);
+}
+
+err_code lm_layer_attn_out_mlp(const lm_model_t *m, mm_ctx_t *mm, int l, float *x, float *xb, const float *z,
+                               float *hb, float *hb2, int64_t n, const lm_run_opts *o, int64_t pos0, err_t *err) {
+    const lm_config_t *c = &m->cfg;
+    const lm_layer_t *L = &m->w.layers[l];
+    const int64_t D = c->dim, H = c->hidden_dim;
+    err_code rc;
+    if ((rc = mm_linear(mm, xb, z, n, (int64_t)c->n_head * c->head_dim, L->wo, NULL, err))) return rc;
+    if ((rc = emit(o, "blk.%d.attn_out", l, xb, 2, n, D, 0, pos0, err))) return rc;
+    add_rows(x, xb, n * D);
+    if ((rc = emit(o, "blk.%d.resid_mid", l, x, 2, n, D, 0, pos0, err))) return rc;
+    ops_rmsnorm_fwd(xb, NULL, x, L->ffn_norm_f32, n, D, c->norm_eps);
+    if ((rc = emit(o, "blk.%d.ffn_norm", l, xb, 2, n, D, 0, pos0, err))) return rc;
+    const mm_out_t gate_up[2] = {{hb, L->w_gate, NULL}, {hb2, L->w_up, NULL}};
+    if ((rc = mm_linear_multi(mm, xb, n, D, gate_up, 2, err))) return rc;
+    ops_swiglu_fwd(hb, hb, hb2, n * H);
+    if ((rc = emit(o, "blk.%d.mlp.hidden", l, hb, 2, n, H, 0, pos0, err))) return rc;
+    if ((rc = mm_linear(mm, xb, hb, n, H, L->w_down, NULL, err))) return rc;
+    if ((rc = emit(o, "blk.%d.mlp_out", l, xb, 2, n, D, 0, pos0, err))) return rc;
+    add_rows(x, xb, n * D);
+    return emit(o, "blk.%d.resid_post", l, x, 2, n, D, 0, pos0, err);
+}
+
 /* Final norm + unembedding of rows x [n][dim]; hooks see final_norm and logits. */
 static err_code head(const lm_state_t *s, float *logits, float *xn, const float *x, int64_t n, int64_t pos0,
                      const lm_run_opts *o, err_t *err) {
@@ -406,21 +442,15 @@ static err_code run_layers(lm_state_t *s, int64_t pos0, int64_t n, int layer0, c
                            float *logits_out, bool want_last, err_t *err) {
     const lm_model_t *m = s->m;
     const lm_config_t *c = &m->cfg;
-    const int64_t D = c->dim, H = c->hidden_dim, hd = c->head_dim, Nk = pos0 + n;
+    const int64_t D = c->dim, hd = c->head_dim, Nk = pos0 + n;
     pool_t *pool = mm_ctx_pool(s->mm);
     lm_snapshot_t *rec = o ? o->record : NULL;
     err_code rc;
     float *x = s->x, *xb = s->xb;
     for (int l = layer0; l < c->n_layer; l++) {
-        const lm_layer_t *L = &m->w.layers[l];
         if (rec) memcpy(lm_snapshot_resid(rec, l, pos0), x, sizeof(float) * (size_t)(n * D));
-        ops_rmsnorm_fwd(xb, NULL, x, L->attn_norm_f32, n, D, c->norm_eps);
-        if ((rc = emit(o, "blk.%d.attn_norm", l, xb, 2, n, D, 0, pos0, err))) return rc;
         float *k = kv_k(&s->kv, l, pos0), *v = kv_v(&s->kv, l, pos0);
-        /* one call: a decoded token's input is quantized once and Q, K, V share one
-         * pool dispatch (prefill: three plain mm_linear) */
-        const mm_out_t qkv[3] = {{s->q, L->wq, NULL}, {k, L->wk, NULL}, {v, L->wv, NULL}};
-        if ((rc = mm_linear_multi(s->mm, xb, n, D, qkv, 3, err))) return rc;
+        if ((rc = lm_layer_attn_in(m, s->mm, l, x, xb, s->q, k, v, n, o, pos0, err))) return rc;
         ops_rope_fwd(s->q, n, c->n_head, (int)hd, c->n_rot, pos0, c->rope_base);
         ops_rope_fwd(k, n, c->n_kv_head, (int)hd, c->n_rot, pos0, c->rope_base);
         if ((rc = emit(o, "blk.%d.attn.q", l, s->q, 3, n, c->n_head, hd, pos0, err)) ||
@@ -444,20 +474,7 @@ static err_code run_layers(lm_state_t *s, int64_t pos0, int64_t n, int layer0, c
                 ops_attention_apply(s->z, s->att, kv_v(&s->kv, l, 0), n, Nk, c->n_head, c->n_kv_head, (int)hd, pool);
         }
         if ((rc = emit(o, "blk.%d.attn.z", l, s->z, 3, n, c->n_head, hd, pos0, err))) return rc;
-        if ((rc = mm_linear(s->mm, xb, s->z, n, (int64_t)c->n_head * hd, L->wo, NULL, err))) return rc;
-        if ((rc = emit(o, "blk.%d.attn_out", l, xb, 2, n, D, 0, pos0, err))) return rc;
-        add_rows(x, xb, n * D);
-        if ((rc = emit(o, "blk.%d.resid_mid", l, x, 2, n, D, 0, pos0, err))) return rc;
-        ops_rmsnorm_fwd(xb, NULL, x, L->ffn_norm_f32, n, D, c->norm_eps);
-        if ((rc = emit(o, "blk.%d.ffn_norm", l, xb, 2, n, D, 0, pos0, err))) return rc;
-        const mm_out_t gate_up[2] = {{s->hb, L->w_gate, NULL}, {s->hb2, L->w_up, NULL}};
-        if ((rc = mm_linear_multi(s->mm, xb, n, D, gate_up, 2, err))) return rc;
-        ops_swiglu_fwd(s->hb, s->hb, s->hb2, n * H);
-        if ((rc = emit(o, "blk.%d.mlp.hidden", l, s->hb, 2, n, H, 0, pos0, err))) return rc;
-        if ((rc = mm_linear(s->mm, xb, s->hb, n, H, L->w_down, NULL, err))) return rc;
-        if ((rc = emit(o, "blk.%d.mlp_out", l, xb, 2, n, D, 0, pos0, err))) return rc;
-        add_rows(x, xb, n * D);
-        if ((rc = emit(o, "blk.%d.resid_post", l, x, 2, n, D, 0, pos0, err))) return rc;
+        if ((rc = lm_layer_attn_out_mlp(m, s->mm, l, x, xb, s->z, s->hb, s->hb2, n, o, pos0, err))) return rc;
     }
     if (rec) {
         memcpy(lm_snapshot_resid(rec, c->n_layer, pos0), x, sizeof(float) * (size_t)(n * D));

@@ -1,13 +1,14 @@
 /* llama_batch.c — batched resume of several edited copies of one snapshot's sequence
- * (contract in llama.h). The layer is the one of llama.c's run_layers, with the rows
- * of every copy stacked for the weight matmuls and attention done copy by copy, each
- * copy's keys/values being the snapshot's prefix followed by its own rows. */
+ * (contract in llama.h). The layer is llama.c's (the two halves in llama_impl.h), with
+ * the rows of every copy stacked for the weight matmuls and attention done copy by
+ * copy, each copy's keys/values being the snapshot's prefix followed by its own rows. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/arena.h"
 #include "../core/ops.h"
 #include "llama.h"
+#include "llama_impl.h"
 
 struct lm_batch {
     const lm_model_t *m;
@@ -126,16 +127,12 @@ float *lm_batch_add(lm_batch_t *b, int64_t p0, err_t *err) {
     return x;
 }
 
-static void add_rows(float *x, const float *y, int64_t n) {
-    for (int64_t i = 0; i < n; i++) x[i] += y[i];
-}
-
 err_code lm_batch_run(lm_batch_t *b, err_t *err) {
     if (!b->snap || b->n == 0) return err_set(err, ERR_ARG, "lm_batch_run: empty batch");
     const lm_model_t *m = b->m;
     const lm_config_t *c = &m->cfg;
     const lm_snapshot_t *snap = b->snap;
-    const int64_t D = c->dim, H = c->hidden_dim, hd = c->head_dim, QD = (int64_t)c->n_head * hd,
+    const int64_t D = c->dim, hd = c->head_dim, QD = (int64_t)c->n_head * hd,
                   KVD = (int64_t)c->n_kv_head * hd, N = snap->n_pos;
     /* padding rows: zero in, zero through every layer (rmsnorm of 0 is 0), never attended to */
     const int64_t R = at_least_min(b->rows);
@@ -144,12 +141,7 @@ err_code lm_batch_run(lm_batch_t *b, err_t *err) {
     pool_t *pool = mm_ctx_pool(b->mm);
     err_code rc;
     for (int l = b->layer; l < c->n_layer; l++) {
-        const lm_layer_t *L = &m->w.layers[l];
-        ops_rmsnorm_fwd(b->xb, NULL, b->x, L->attn_norm_f32, R, D, c->norm_eps);
-        if ((rc = mm_linear(b->mm, b->q, b->xb, R, D, L->wq, NULL, err)) ||
-            (rc = mm_linear(b->mm, b->kr, b->xb, R, D, L->wk, NULL, err)) ||
-            (rc = mm_linear(b->mm, b->vr, b->xb, R, D, L->wv, NULL, err)))
-            return rc;
+        if ((rc = lm_layer_attn_in(m, b->mm, l, b->x, b->xb, b->q, b->kr, b->vr, R, NULL, 0, err))) return rc;
         for (int i = 0; i < b->n; i++) {
             const int64_t p0 = b->p0[i], r0 = b->row0[i], nr = N - p0;
             float *q = b->q + r0 * QD, *kr = b->kr + r0 * KVD;
@@ -163,15 +155,7 @@ err_code lm_batch_run(lm_batch_t *b, err_t *err) {
             ops_attention_fwd(b->z + r0 * QD, b->att, q, k, v, nr, N, c->n_head, c->n_kv_head, (int)hd, p0, true,
                               NULL, pool);
         }
-        if ((rc = mm_linear(b->mm, b->xb, b->z, R, QD, L->wo, NULL, err))) return rc;
-        add_rows(b->x, b->xb, R * D);
-        ops_rmsnorm_fwd(b->xb, NULL, b->x, L->ffn_norm_f32, R, D, c->norm_eps);
-        if ((rc = mm_linear(b->mm, b->hb, b->xb, R, D, L->w_gate, NULL, err)) ||
-            (rc = mm_linear(b->mm, b->hb2, b->xb, R, D, L->w_up, NULL, err)))
-            return rc;
-        ops_swiglu_fwd(b->hb, b->hb, b->hb2, R * H);
-        if ((rc = mm_linear(b->mm, b->xb, b->hb, R, H, L->w_down, NULL, err))) return rc;
-        add_rows(b->x, b->xb, R * D);
+        if ((rc = lm_layer_attn_out_mlp(m, b->mm, l, b->x, b->xb, b->z, b->hb, b->hb2, R, NULL, 0, err))) return rc;
     }
     /* the head (final norm + unembedding) of each copy's last row, as one GEMM */
     const int64_t NL = at_least_min(b->n);
