@@ -924,14 +924,15 @@ bool gguf_val_elem(gguf_val_t v, uint64_t k, gguf_val_t *out) {
     return true;
 }
 
-/* The number stored at p as type t (an integer type, bool, f32 or f64). */
-static double num_at(gguf_type t, const uint8_t *p) {
+double gguf_val_num(gguf_val_t v) {
+    if (v.type == GGUF_T_STRING || v.type == GGUF_T_ARRAY) return NAN;
+    const uint8_t *p = v.g->base + v.off;
     int64_t s;
     uint64_t u;
     bool uns;
-    if (read_int(t, p, &s, &u, &uns)) return uns ? (double)u : (double)s;
-    if (t == GGUF_T_BOOL) return *p ? 1.0 : 0.0;
-    if (t == GGUF_T_F32) {
+    if (read_int(v.type, p, &s, &u, &uns)) return uns ? (double)u : (double)s;
+    if (v.type == GGUF_T_BOOL) return *p ? 1.0 : 0.0;
+    if (v.type == GGUF_T_F32) {
         float f;
         memcpy(&f, p, 4);
         return f;
@@ -939,12 +940,6 @@ static double num_at(gguf_type t, const uint8_t *p) {
     double d;
     memcpy(&d, p, 8);
     return d;
-}
-
-double gguf_val_num(gguf_val_t v) {
-    if (v.type == GGUF_T_STRING || v.type == GGUF_T_ARRAY) return NAN;
-    const uint8_t *p = v.g->base + v.off;
-    return num_at(v.type, p);
 }
 
 bool gguf_val_int(gguf_val_t v, int64_t *s, uint64_t *u, bool *is_unsigned) {
@@ -999,29 +994,21 @@ void gguf_kv_format(const gguf_t *g, int64_t i, char *buf, size_t cap) {
     sb_value(&b, gguf_kv_value(g, i));
 }
 
+/* kv i's value, or element k of it when it is an array (k must be 0 otherwise). */
+static bool kv_item(const gguf_t *g, int64_t i, uint64_t k, gguf_val_t *out) {
+    if (i < 0 || i >= g->n_kv) return false;
+    gguf_val_t v = gguf_kv_value(g, i);
+    if (v.type == GGUF_T_ARRAY) return gguf_val_elem(v, k, out);
+    *out = v;
+    return k == 0;
+}
+
 double gguf_kv_num(const gguf_t *g, int64_t i, uint64_t k) {
-    if (i < 0 || i >= g->n_kv) return NAN;
-    const gguf_kv *kv = &g->kv[i];
-    gguf_type t = kv->type;
-    if (t == GGUF_T_ARRAY) {
-        t = kv->arr_type;
-        if (k >= kv->arr_len) return NAN;
-    } else if (k != 0) {
-        return NAN;
-    }
-    if (t == GGUF_T_STRING || t == GGUF_T_ARRAY) return NAN;
-    const uint8_t *p = g->base + kv->val_off + k * type_size_tab[t];
-    return num_at(t, p);
+    gguf_val_t v;
+    return kv_item(g, i, k, &v) ? gguf_val_num(v) : NAN;
 }
 
 const char *gguf_kv_strv(const gguf_t *g, int64_t i, uint64_t k, size_t *len) {
-    if (i < 0 || i >= g->n_kv) return NULL;
-    const gguf_kv *kv = &g->kv[i];
-    const char *s;
-    size_t n;
-    if (kv->type == GGUF_T_STRING && k == 0) str_at(g, kv->val_off, &s, &n);
-    else if (kv->type == GGUF_T_ARRAY && kv->arr_type == GGUF_T_STRING && k < kv->arr_len) str_at(g, kv->str_offs[k], &s, &n);
-    else return NULL;
-    if (len) *len = n;
-    return s;
+    gguf_val_t v;
+    return kv_item(g, i, k, &v) ? gguf_val_str(v, len) : NULL;
 }
