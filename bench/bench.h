@@ -45,6 +45,9 @@ err_code bench_preset_file(const char *dir, const char *preset_name, bool mmproj
 
 /* Monotonic wall clock in seconds. */
 double bench_now(void);
+/* This process's CPU time in seconds (all threads): on a shared machine the wall clock
+ * also counts other processes. */
+double bench_cpu_now(void);
 /* Best-of-`reps` GFLOP/s of a square n x n x n cblas_sgemm with OpenBLAS's current
  * thread count. */
 double bench_sgemm_peak(int n, int reps);

@@ -50,13 +50,6 @@ static double json_num(const cJSON *o, const char *k) {
     return cJSON_IsNumber(v) ? v->valuedouble : 0.0;
 }
 
-/* Process CPU time: on a shared machine the wall clock also counts other processes. */
-static double cpu_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 typedef struct {
     double wall, cpu;
 } cost_t;
@@ -177,9 +170,9 @@ int bench_explain(int argc, char **argv) {
     printf("model: %s\ninput: %lld positions (%lld image tokens)\n", l->lm_path, (long long)pr.n, (long long)pr.n_image);
     cost_t fwd = {1e30, 1e30};
     for (int r = 0; r < reps; r++) {
-        double t0 = bench_now(), c0 = cpu_now();
+        double t0 = bench_now(), c0 = bench_cpu_now();
         if (llava_prefill(l, &pr, &im, NULL, &err)) goto done;
-        double t = bench_now() - t0, c = cpu_now() - c0;
+        double t = bench_now() - t0, c = bench_cpu_now() - c0;
         if (t < fwd.wall) fwd.wall = t;
         if (c < fwd.cpu) fwd.cpu = c;
     }
@@ -192,9 +185,9 @@ int bench_explain(int argc, char **argv) {
     opt.occ_sample = sample;
     ex_job job = {.l = l, .img = &img, .question = question, .methods = mask, .opt = &opt, .target = -1,
                   .vit_side = true};
-    double t0 = bench_now(), c0 = cpu_now();
+    double t0 = bench_now(), c0 = bench_cpu_now();
     if (ex_job_run(&job, &oc, &err)) goto done;
-    cost_t capture = {bench_now() - t0, cpu_now() - c0};
+    cost_t capture = {bench_now() - t0, bench_cpu_now() - c0};
     for (int i = 0; i < oc.n_results; i++) capture.wall -= oc.seconds[i], capture.cpu -= oc.cpu_seconds[i];
     print_cost("capture", capture, fwd, "(encode + prompt + recorded prefill)");
     for (int i = 0; i < oc.n_results; i++) {
@@ -218,9 +211,9 @@ int bench_explain(int argc, char **argv) {
             o2.occ_batch = batches[k];
             o2.occ_space = sp == 0 ? EX_OCC_TOKENS : EX_OCC_PIXELS;
             ex_result r;
-            double t1 = bench_now(), c1 = cpu_now();
+            double t1 = bench_now(), c1 = bench_cpu_now();
             if (ex_run(EX_OCCLUSION, &in, &oc.cap, &o2, &r, &err)) goto done;
-            const cost_t c = {bench_now() - t1, cpu_now() - c1};
+            const cost_t c = {bench_now() - t1, bench_cpu_now() - c1};
             char label[64];
             snprintf(label, sizeof label, "occlusion (B=%d, %s)", batches[k], ex_occ_space_name(o2.occ_space));
             print_occlusion(label, &r, c, fwd);

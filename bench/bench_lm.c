@@ -80,12 +80,6 @@ static double peak_rss_bytes(void) {
     return (double)ru.ru_maxrss * 1024.0; /* Linux reports KiB */
 }
 
-static double cpu_seconds(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int cmp_double(const void *a, const void *b) {
     const double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -244,13 +238,13 @@ int bench_lm(int argc, char **argv) {
     ranges[nr++] = (bench_range){head->data, head->nbytes};
     double t_dec = 0.0, t_rd = 0.0, cpu_dec = 0.0, bytes_all = 0.0;
     for (long i = 0; i < n_gen; i++) {
-        const double c0 = cpu_seconds(), ti = bench_now();
+        const double c0 = bench_cpu_now(), ti = bench_now();
         if (lm_decode(s, tok, NULL, &e)) {
             rc = fail(e.msg);
             goto done;
         }
         tok_t[i] = bench_now() - ti;
-        cpu_dec += cpu_seconds() - c0;
+        cpu_dec += bench_cpu_now() - c0;
         t_dec += tok_t[i];
         /* the limit for this token: a plain streaming read of the very bytes it read
          * (the model's own pages, wherever the host placed them), right after it */

@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "bench.h"
 #include "core/matmul.h"
@@ -86,12 +85,6 @@ static int dont_match(void *user, const hook_info *info, float *data) {
     (void)info, (void)data;
     (*(long *)user)++;
     return 0;
-}
-
-static double cpu_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 int bench_encode(int argc, char **argv) {
@@ -228,12 +221,10 @@ int bench_encode(int argc, char **argv) {
     printf("preprocess 640x480 -> %d (%s): %.1f ms\n", c->image_size, pp_pipeline_name(geom.pipeline), t_pre * 1e3);
     printf("encode %d patches -> %d x %d tokens: best %.3f s, mean %.3f s (warm-up %.3f s), %.1f GFLOP\n",
            c->n_patches, c->n_patches, c->d_out, best, sum / reps, t_warm, flops * 1e-9);
-    if (extras)
-        printf("encode rate %.1f GFLOP/s = %.2f of sgemm peak (goal >= 0.70)%s%s\n", flops / best * 1e-9,
-               flops / best / peak, hooks_kind ? ", timed with " : "", hooks_kind ? hook_names[hooks_kind] : "");
-    else
-        printf("encode rate %.1f GFLOP/s (no sgemm peak measured with --no-extras)%s%s\n", flops / best * 1e-9,
-               hooks_kind ? ", timed with " : "", hooks_kind ? hook_names[hooks_kind] : "");
+    printf("encode rate %.1f GFLOP/s", flops / best * 1e-9);
+    if (extras) printf(" = %.2f of sgemm peak (goal >= 0.70)", flops / best / peak);
+    else printf(" (no sgemm peak measured with --no-extras)");
+    printf("%s%s\n", hooks_kind ? ", timed with " : "", hooks_kind ? hook_names[hooks_kind] : "");
 
     if (!extras) goto done;
     /* hook cost: rounds of one forward per set, rotating which goes first */
@@ -242,12 +233,12 @@ int bench_encode(int argc, char **argv) {
     for (int r = 0; r < reps; r++)
         for (int k = 0; k < N_SETS; k++) {
             const int h = (k + r) % N_SETS;
-            const double c0 = cpu_now(), w0 = bench_now();
+            const double c0 = bench_cpu_now(), w0 = bench_now();
             if (vit_forward(v, &st, mm, st.pixels, hook_sets[h], NULL, &e)) {
                 rc = fail(e.msg);
                 goto done;
             }
-            const double dc = cpu_now() - c0, dw = bench_now() - w0;
+            const double dc = bench_cpu_now() - c0, dw = bench_now() - w0;
             if (dc < cpu_best[h]) cpu_best[h] = dc;
             if (dw < wall_best[h]) wall_best[h] = dw;
         }
