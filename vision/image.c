@@ -104,6 +104,16 @@ err_code img_orient(const img_t *src, int o, img_t *out, err_t *err) {
     return ERR_OK;
 }
 
+/* The one size rule, wherever the size was read (a header, stb's info): both sides
+ * non-zero and within the limit. */
+static err_code check_size(const char *name, int64_t w, int64_t h, int max_w, int max_h, err_t *err) {
+    if (w <= 0 || h <= 0) return err_set(err, ERR_FORMAT, "%s: image has size %lldx%lld", name, (long long)w, (long long)h);
+    if (w > max_w || h > max_h)
+        return err_set(err, ERR_RANGE, "%s: image is %lldx%lld, larger than the limit %dx%d", name, (long long)w,
+                       (long long)h, max_w, max_h);
+    return ERR_OK;
+}
+
 /* Binary PNM (P5/P6) header check. Debian's stb_image mishandles 16-bit rasters
  * (maxval > 255): it reads past the end of a truncated one, converts them with its
  * 8-bit routine, and keeps the low byte of each big-endian sample (all found by
@@ -131,12 +141,8 @@ static err_code pnm_check(const unsigned char *b, size_t n, const char *name, in
             if (v[i] > (1u << 24)) return err_set(err, ERR_FORMAT, "%s: PNM header value too large", name);
         }
     }
-    if (v[0] == 0 || v[1] == 0)
-        return err_set(err, ERR_FORMAT, "%s: image has size %llux%llu", name, (unsigned long long)v[0],
-                       (unsigned long long)v[1]);
-    if (v[0] > (uint64_t)max_w || v[1] > (uint64_t)max_h)
-        return err_set(err, ERR_RANGE, "%s: image is %llux%llu, larger than the limit %dx%d", name,
-                       (unsigned long long)v[0], (unsigned long long)v[1], max_w, max_h);
+    err_code rc = check_size(name, (int64_t)v[0], (int64_t)v[1], max_w, max_h, err);
+    if (rc) return rc;
     if (v[2] == 0 || v[2] > 65535) return err_set(err, ERR_FORMAT, "%s: PNM maxval %llu", name, (unsigned long long)v[2]);
     if (v[2] > 255)
         return err_set(err, ERR_UNSUPPORTED, "%s: 16-bit PNM (maxval %llu) is not supported; convert it to 8 bits",
@@ -268,15 +274,8 @@ err_code img_load_memory(img_t *out, const void *buf, size_t size, const char *n
         return err_set(err, ERR_UNSUPPORTED, "%s: PSD/HDR/PIC images are not supported (PNG, JPEG, BMP, GIF, TGA, PNM)",
                        name);
     uint64_t hw = 0, hh = 0;
-    if (header_size(b, size, &hw, &hh)) {
-        if (hw == 0 || hh == 0)
-            return err_set(err, ERR_FORMAT, "%s: image has size %llux%llu", name, (unsigned long long)hw,
-                           (unsigned long long)hh);
-        if (hw > (uint64_t)max_w || hh > (uint64_t)max_h)
-            return err_set(err, ERR_RANGE, "%s: image is %llux%llu, larger than the limit %dx%d", name,
-                           (unsigned long long)hw, (unsigned long long)hh, max_w, max_h);
-    }
-    err_code rc = pnm_check(buf, size, name, max_w, max_h, err);
+    err_code rc = header_size(b, size, &hw, &hh) ? check_size(name, (int64_t)hw, (int64_t)hh, max_w, max_h, err) : ERR_OK;
+    if (!rc) rc = pnm_check(buf, size, name, max_w, max_h, err);
     if (!rc) rc = jpeg_check(buf, size, name, err);
     if (rc) return rc;
     int w = 0, h = 0, comp = 0;
@@ -284,9 +283,7 @@ err_code img_load_memory(img_t *out, const void *buf, size_t size, const char *n
     if (!stbd_info(buf, (int)size, &w, &h, &comp, &why))
         return err_set(err, ERR_FORMAT, "%s: not a readable image (%s); supported: PNG, JPEG, BMP, GIF, TGA, PNM",
                        name, why);
-    if (w <= 0 || h <= 0) return err_set(err, ERR_FORMAT, "%s: image has size %dx%d", name, w, h);
-    if (w > max_w || h > max_h)
-        return err_set(err, ERR_RANGE, "%s: image is %dx%d, larger than the limit %dx%d", name, w, h, max_w, max_h);
+    if ((rc = check_size(name, w, h, max_w, max_h, err))) return rc;
 
     /* Components are expanded here rather than by stb (req_comp = 0), so that stb's
      * conversion routines, which fuzzing found unsafe for 16-bit PNM, are never on
