@@ -169,8 +169,7 @@ int cmd_explain(int argc, char **argv) {
     int status = 1;
 
     if (llava_load(&l, &lp, &err)) goto done;
-    const img_opts io = {.max_w = lp.max_side, .max_h = lp.max_side};
-    if (img_load(&orig, image, &io, &err)) goto done;
+    if (llava_load_image(l, image, &orig, &err)) goto done;
     const vit_config *vc = vit_get_config(l->vit);
     pp_geom g2;
     if (pp_model_image(&orig, l->params.pipeline, vc->image_size, vc->patch_size, vc->image_mean, &model_img, &g2, &err))

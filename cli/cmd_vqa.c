@@ -209,8 +209,7 @@ static err_code explain_example(void *vctx, const vqa_example *e, cJSON **out, e
     *out = NULL;
     if (!e->has_target) return ERR_OK;
     img_t img = {0}, mask = {0};
-    const img_opts io = {.max_w = c->l->params.max_side, .max_h = c->l->params.max_side};
-    err_code rc = img_load(&img, e->image_path, &io, err);
+    err_code rc = llava_load_image(c->l, e->image_path, &img, err);
     if (!rc && e->mask_path) rc = img_load(&mask, e->mask_path, NULL, err);
     ex_outcome oc;
     ex_job job = {.l = c->l, .img = &img, .question = e->question, .methods = c->methods, .opt = &c->opt,

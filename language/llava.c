@@ -163,12 +163,16 @@ err_code llava_encode_img(llava_t *l, const img_t *img, llava_image_t *out, err_
     return llava_encode_img_hooks(l, img, NULL, out, err);
 }
 
+err_code llava_load_image(const llava_t *l, const char *path, img_t *out, err_t *err) {
+    const img_opts io = {.max_w = l->params.max_side, .max_h = l->params.max_side};
+    return img_load(out, path, &io, err);
+}
+
 err_code llava_encode_image(llava_t *l, const char *path, llava_image_t *out, err_t *err) {
     memset(out, 0, sizeof *out);
     img_t img = {0};
     double t0 = now_ms();
-    const img_opts io = {.max_w = l->params.max_side, .max_h = l->params.max_side};
-    err_code rc = img_load(&img, path, &io, err);
+    err_code rc = llava_load_image(l, path, &img, err);
     if (rc) return rc;
     rc = llava_encode_img(l, &img, out, err);
     img_free(&img);

@@ -94,6 +94,8 @@ typedef struct {
 } llava_image_t;
 
 err_code llava_encode_image(llava_t *l, const char *path, llava_image_t *out, err_t *err);
+/* Loads an image file under the params' size limit (max_side), as llava_encode_image does. */
+err_code llava_load_image(const llava_t *l, const char *path, img_t *out, err_t *err);
 err_code llava_encode_img(llava_t *l, const img_t *img, llava_image_t *out, err_t *err);
 /* Same with vision hooks (vit.h hook points: v.blk.L.*, mm.hidden, mm.out). */
 err_code llava_encode_img_hooks(llava_t *l, const img_t *img, const hook_set_t *vhooks, llava_image_t *out,
