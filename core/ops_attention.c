@@ -284,25 +284,27 @@ void ops_attention_bwd(float *dq, float *dk, float *dv, const float *dout, const
     if (dk || dv) att_run(pool, att_bwd_worker2, &a);
 }
 
-/* ---- out_h = A_h V_g from a given pattern, one sgemm per head ---- */
+/* ---- per-head products of a pattern with V, one sgemm per head ----
+ * apply:    out_h  = A_h V_g              (p = the pattern A, m = out)
+ * bwd_att:  dA_h  += dO_h V_g^T           (p = dO, m = dA)                         */
 
 typedef struct {
-    float *out;
-    const float *att, *v;
+    float *m;
+    const float *p, *v;
     int64_t Nq, Nk;
     int n_head, n_kv_head, hd;
-} att_apply_args;
+} att_head_args;
 
 static void att_apply_worker(void *arg, int ith, int nth) {
-    const att_apply_args *a = arg;
+    const att_head_args *a = arg;
     long lo, hi;
     pool_split((long)a->n_head, ith, nth, &lo, &hi);
     int ldq = a->n_head * a->hd, ldkv = a->n_kv_head * a->hd;
     for (long h = lo; h < hi; h++) {
         int g = (int)h / (a->n_head / a->n_kv_head);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)a->Nq, a->hd, (int)a->Nk, 1.0f,
-                    a->att + (int64_t)h * a->Nq * a->Nk, (int)a->Nk, a->v + (int64_t)g * a->hd, ldkv, 0.0f,
-                    a->out + h * a->hd, ldq);
+                    a->p + (int64_t)h * a->Nq * a->Nk, (int)a->Nk, a->v + (int64_t)g * a->hd, ldkv, 0.0f,
+                    a->m + h * a->hd, ldq);
     }
 }
 
@@ -313,35 +315,26 @@ void ops_attention_apply(float *out, const float *att, const float *v, int64_t N
         memset(out, 0, sizeof(float) * (size_t)Nq * (size_t)n_head * (size_t)hd);
         return;
     }
-    att_apply_args a = {out, att, v, Nq, Nk, n_head, n_kv_head, hd};
+    att_head_args a = {out, att, v, Nq, Nk, n_head, n_kv_head, hd};
     att_run(pool, att_apply_worker, &a);
 }
 
-/* ---- gradient with respect to the pattern: dA_h += dO_h V_g^T, one sgemm per head ---- */
-
-typedef struct {
-    float *datt;
-    const float *dout, *v;
-    int64_t Nq, Nk;
-    int n_head, n_kv_head, hd;
-} att_datt_args;
-
 static void att_datt_worker(void *arg, int ith, int nth) {
-    const att_datt_args *a = arg;
+    const att_head_args *a = arg;
     long lo, hi;
     pool_split((long)a->n_head, ith, nth, &lo, &hi);
     int ldq = a->n_head * a->hd, ldkv = a->n_kv_head * a->hd;
     for (long h = lo; h < hi; h++) {
         int g = (int)h / (a->n_head / a->n_kv_head);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)a->Nq, (int)a->Nk, a->hd, 1.0f,
-                    a->dout + h * a->hd, ldq, a->v + (int64_t)g * a->hd, ldkv, 1.0f,
-                    a->datt + (int64_t)h * a->Nq * a->Nk, (int)a->Nk);
+                    a->p + h * a->hd, ldq, a->v + (int64_t)g * a->hd, ldkv, 1.0f,
+                    a->m + (int64_t)h * a->Nq * a->Nk, (int)a->Nk);
     }
 }
 
 void ops_attention_bwd_att(float *datt, const float *dout, const float *v, int64_t Nq, int64_t Nk, int n_head,
                            int n_kv_head, int hd, pool_t *pool) {
     if (Nq <= 0 || Nk <= 0) return;
-    att_datt_args a = {datt, dout, v, Nq, Nk, n_head, n_kv_head, hd};
+    att_head_args a = {datt, dout, v, Nq, Nk, n_head, n_kv_head, hd};
     att_run(pool, att_datt_worker, &a);
 }
